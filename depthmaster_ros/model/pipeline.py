@@ -1,0 +1,214 @@
+"""DepthMasterPipeline: one RGB image in, normalised square-root disparity out.
+
+The whole inference, as in the official pipeline (depthmaster-method.md section 2):
+
+1. resize the uint8 image so its long side is ``processing_res`` (rules in :mod:`.resize`), map to [-1, 1];
+2. VAE encoder -> ``quant_conv`` -> posterior mean x 0.18215 (no sampling);
+3. one U-Net call at timestep 1 with the empty-prompt embedding ``[B, 2, D]``; the FE block runs after the
+   mid block; the U-Net output is the prediction's latent (no scheduler);
+4. latent / 0.18215 -> ``post_quant_conv`` -> VAE decoder -> mean of the 3 channels -> clip [-1, 1] -> (x+1)/2;
+5. bilinear antialiased resize back to the input size.
+
+The result is affine-invariant normalised sqrt-disparity in [0, 1], 1 = near, 0 = far. Metric depth needs a
+scale and shift from elsewhere: ``depth = 1 / max((s * p + t)^2, eps)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from diffusers import AutoencoderKL, UNet2DConditionModel
+
+from .checkpoint import (
+    DEFAULT_REPO_ID,
+    CheckpointError,
+    load_diffusers_component,
+    missing_files,
+    resolve_checkpoint,
+    HOW_TO_GET_WEIGHTS,
+)
+from .device import dtype_name, resolve_device, resolve_dtype
+from .empty_text import cache_locations, load_empty_text_embedding, read_cached
+from .resize import processing_size, resize_bilinear, resize_uint8_values
+from .unet import attach_fourier_enhancement
+
+LATENT_SCALE = 0.18215
+DEFAULT_PROCESSING_RESOLUTION = 768
+RANDOM_WEIGHTS_MARKER = "random_weights.json"
+
+
+class DepthMasterPipeline:
+    """DepthMaster inference on one device in one dtype (float32 unless asked otherwise).
+
+    Build it with :meth:`from_pretrained`; call it on an RGB uint8 ``H x W x 3`` numpy image (or a list of them).
+    """
+
+    def __init__(
+        self,
+        unet: UNet2DConditionModel,
+        vae: AutoencoderKL,
+        empty_text_embedding: torch.Tensor,
+        *,
+        default_processing_resolution: int = DEFAULT_PROCESSING_RESOLUTION,
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None,
+        source: str = "",
+        random_weights: bool = False,
+    ):
+        if not hasattr(unet, "fftblock"):
+            raise ValueError("the U-Net has no Fourier Enhancement block; build it with build_depthmaster_unet()")
+        expected = (1, 2, unet.config.cross_attention_dim)
+        if tuple(empty_text_embedding.shape) != expected:
+            raise ValueError(
+                f"empty-prompt embedding has shape {tuple(empty_text_embedding.shape)}, expected {expected} "
+                "(2 tokens x the U-Net's cross_attention_dim)"
+            )
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype)
+        # torch.nn.Module.to, not diffusers' ModelMixin.to: the latter warns on every dtype cast (its list of
+        # modules to keep in float32 is never None), and neither model has such modules.
+        self.unet = torch.nn.Module.to(unet, self.device, self.dtype).eval().requires_grad_(False)
+        self.unet.fftblock.float()  # FE stays float32 (see fourier_enhancement.py)
+        self.vae = torch.nn.Module.to(vae, self.device, self.dtype).eval().requires_grad_(False)
+        self.empty_text_embedding = empty_text_embedding.to(self.device, self.dtype)
+        self.default_processing_resolution = int(default_processing_resolution)
+        self.source = source
+        self.random_weights = random_weights
+        self.text_encoder_loaded = False
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def from_pretrained(
+        cls,
+        path_or_repo_id: str | os.PathLike = DEFAULT_REPO_ID,
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None,
+        allow_download: bool = False,
+    ) -> "DepthMasterPipeline":
+        """Load a checkpoint folder in the official layout, or a Hugging Face repo id (default
+        ``zysong212/DepthMaster``) from the local HF cache, downloading it only when ``allow_download``.
+
+        Raises :class:`CheckpointError` naming what is missing or wrong and how to get the weights.
+        """
+        root = resolve_checkpoint(path_or_repo_id, allow_download=allow_download)
+        has_cached_embedding = any(read_cached(p, None) is not None for p in cache_locations(root))
+        missing = missing_files(root, need_text_encoder=not has_cached_embedding)
+        if missing:
+            raise CheckpointError(
+                f"checkpoint {root} is incomplete; missing: {', '.join(missing)}. {HOW_TO_GET_WEIGHTS}"
+            )
+        processing_res = DEFAULT_PROCESSING_RESOLUTION
+        index = root / "model_index.json"
+        if index.is_file():
+            try:
+                processing_res = int(json.loads(index.read_text()).get("default_processing_resolution", processing_res))
+            except (ValueError, TypeError) as exc:
+                raise CheckpointError(f"cannot read {index}: {exc}") from exc
+
+        unet = load_diffusers_component(UNet2DConditionModel, root / "unet", extend=attach_fourier_enhancement)
+        vae = load_diffusers_component(AutoencoderKL, root / "vae")
+        embedding, embedding_source = load_empty_text_embedding(root)
+        pipe = cls(
+            unet,
+            vae,
+            embedding,
+            default_processing_resolution=processing_res,
+            device=device,
+            dtype=dtype,
+            source=str(path_or_repo_id),
+            random_weights=(root / RANDOM_WEIGHTS_MARKER).is_file(),
+        )
+        pipe.text_encoder_loaded = embedding_source == "text_encoder"
+        return pipe
+
+    def describe(self) -> str:
+        weights = "RANDOM weights (smoke test only)" if self.random_weights else "weights"
+        return f"DepthMaster {weights} from {self.source or '<memory>'} on {self.device} ({dtype_name(self.dtype)})"
+
+    # ------------------------------------------------------------------ stages (tensors on self.device)
+    def preprocess(self, rgb: torch.Tensor, processing_res: int | None = None) -> torch.Tensor:
+        """uint8-valued ``[B, 3, H, W]`` -> resized, normalised ``[B, 3, h, w]`` in [-1, 1], pipeline dtype."""
+        res = self.default_processing_resolution if processing_res is None else int(processing_res)
+        size = processing_size(rgb.shape[-2], rgb.shape[-1], res)
+        rgb = resize_uint8_values(rgb.to(self.device), size)
+        return (rgb / 255.0 * 2.0 - 1.0).to(self.dtype)
+
+    def encode(self, rgb_norm: torch.Tensor) -> torch.Tensor:
+        """VAE posterior mean of the image, scaled by 0.18215."""
+        moments = self.vae.encoder(rgb_norm)
+        if self.vae.quant_conv is not None:
+            moments = self.vae.quant_conv(moments)
+        mean, _logvar = torch.chunk(moments, 2, dim=1)
+        return mean * LATENT_SCALE
+
+    def predict_latent(self, rgb_latent: torch.Tensor) -> torch.Tensor:
+        """One U-Net pass at timestep 1, conditioned on the empty prompt."""
+        text = self.empty_text_embedding.expand(rgb_latent.shape[0], -1, -1)
+        return self.unet(rgb_latent, 1, encoder_hidden_states=text, return_dict=False)[0]
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        """Prediction latent -> ``[B, 1, 8h, 8w]`` normalised sqrt-disparity in [0, 1] (float32)."""
+        z = latent / LATENT_SCALE
+        if self.vae.post_quant_conv is not None:
+            z = self.vae.post_quant_conv(z)
+        stacked = self.vae.decoder(z)
+        mean = stacked.mean(dim=1, keepdim=True).float()
+        return (mean.clamp(-1.0, 1.0) + 1.0) / 2.0
+
+    @torch.inference_mode()
+    def predict(self, rgb: torch.Tensor, processing_res: int | None = None) -> torch.Tensor:
+        """Batch inference on uint8-valued ``[B, 3, H, W]`` tensors: float32 ``[B, H, W]`` in [0, 1]."""
+        if rgb.ndim != 4 or rgb.shape[1] != 3:
+            raise ValueError(f"expected an RGB batch of shape [B, 3, H, W], got {tuple(rgb.shape)}")
+        prediction = self.decode(self.predict_latent(self.encode(self.preprocess(rgb, processing_res))))
+        return resize_bilinear(prediction, tuple(rgb.shape[-2:]))[:, 0].clamp_(0.0, 1.0)
+
+    # ------------------------------------------------------------------ numpy API
+    def __call__(
+        self,
+        images: np.ndarray | Sequence[np.ndarray],
+        processing_res: int | None = None,
+        batch_size: int = 1,
+    ) -> np.ndarray | list[np.ndarray]:
+        """Predict one image (``H x W x 3`` uint8 RGB) or a list of them.
+
+        Returns float32 ``H x W`` arrays in [0, 1] at each input's size (1 = near). Images of the same size are
+        run ``batch_size`` at a time; the results do not depend on the batching.
+        """
+        single = isinstance(images, np.ndarray) or hasattr(images, "convert")
+        items = [images] if single else list(images)
+        arrays = [as_rgb_uint8(item, index) for index, item in enumerate(items)]
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        results: list[np.ndarray | None] = [None] * len(arrays)
+        by_size: dict[tuple[int, int], list[int]] = {}
+        for index, array in enumerate(arrays):
+            by_size.setdefault(array.shape[:2], []).append(index)
+        for indices in by_size.values():
+            for start in range(0, len(indices), batch_size):
+                chunk = indices[start : start + batch_size]
+                batch = torch.from_numpy(np.stack([arrays[i] for i in chunk])).permute(0, 3, 1, 2)
+                prediction = self.predict(batch, processing_res).cpu().numpy()
+                for i, result in zip(chunk, prediction):
+                    results[i] = result
+        return results[0] if single else results
+
+
+def as_rgb_uint8(image, index: int = 0) -> np.ndarray:
+    """Validate one input image: an ``H x W x 3`` uint8 RGB array (a PIL image is converted)."""
+    if hasattr(image, "convert"):
+        image = np.asarray(image.convert("RGB"))
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"image {index}: expected an H x W x 3 uint8 RGB numpy array, got {type(image).__name__}")
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(
+            f"image {index}: expected an H x W x 3 uint8 RGB array, got {image.dtype} array of shape {image.shape}"
+        )
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ValueError(f"image {index}: empty image of shape {image.shape}")
+    return np.ascontiguousarray(image)

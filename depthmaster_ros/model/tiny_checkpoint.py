@@ -1,0 +1,184 @@
+"""Random-weight checkpoints in exactly the official ``zysong212/DepthMaster`` layout.
+
+Used by the tests, the demo and anyone without the real weights. The files are what the published checkpoint
+has, at toy sizes: ``model_index.json`` (Marigold's index, as published), ``unet/`` (a diffusers 0.24-era config
+dump without FE keys, a ``.bin`` pickle state dict including ``fftblock.*``), ``vae/`` (safetensors),
+``text_encoder/`` (transformers-4 key layout ``text_model.*``) and ``tokenizer/`` (a working byte-level BPE CLIP
+tokenizer with a tiny vocabulary). A ``random_weights.json`` marker makes every tool say the weights are random.
+The checkpoint loads through the very same code path as the real one.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from diffusers import AutoencoderKL
+from safetensors.torch import save_file
+
+from .pipeline import RANDOM_WEIGHTS_MARKER
+from .unet import build_depthmaster_unet
+
+# SD2's architecture at toy width: same block types and depth (so the latent is image/8 and the mid block
+# image/64, with the same odd-size behaviour), fewer channels and layers.
+TINY_UNET_CONFIG = {
+    "sample_size": 32,
+    "in_channels": 4,
+    "out_channels": 4,
+    "center_input_sample": False,
+    "flip_sin_to_cos": True,
+    "freq_shift": 0,
+    "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
+    "mid_block_type": "UNetMidBlock2DCrossAttn",
+    "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
+    "only_cross_attention": False,
+    "block_out_channels": [32, 32, 64, 64],
+    "layers_per_block": 1,
+    "downsample_padding": 1,
+    "mid_block_scale_factor": 1,
+    "act_fn": "silu",
+    "norm_num_groups": 8,
+    "norm_eps": 1e-05,
+    "cross_attention_dim": 32,
+    "attention_head_dim": [2, 2, 4, 4],
+    "dual_cross_attention": False,
+    "use_linear_projection": True,
+    "class_embed_type": None,
+    "num_class_embeds": None,
+    "upcast_attention": False,
+    "resnet_time_scale_shift": "default",
+}
+TINY_VAE_CONFIG = {
+    "in_channels": 3,
+    "out_channels": 3,
+    "down_block_types": ["DownEncoderBlock2D"] * 4,
+    "up_block_types": ["UpDecoderBlock2D"] * 4,
+    "block_out_channels": [16, 32, 32, 32],
+    "layers_per_block": 1,
+    "act_fn": "silu",
+    "latent_channels": 4,
+    "norm_num_groups": 8,
+    "sample_size": 64,
+    "scaling_factor": 0.18215,
+}
+TINY_TEXT_ENCODER_CONFIG = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "max_position_embeddings": 77,
+    "hidden_act": "gelu",
+    "layer_norm_eps": 1e-05,
+    "projection_dim": 32,
+}
+# Verbatim fields of the published model_index.json (Marigold v1-0's index; only the resolution is used).
+MODEL_INDEX = {
+    "_class_name": "MarigoldPipeline",
+    "_diffusers_version": "0.24.0",
+    "default_denoising_steps": 10,
+    "default_processing_resolution": 768,
+    "scale_invariant": True,
+    "shift_invariant": True,
+    "scheduler": ["diffusers", "DDIMScheduler"],
+    "text_encoder": ["transformers", "CLIPTextModel"],
+    "tokenizer": ["transformers", "CLIPTokenizer"],
+    "unet": ["diffusers", "UNet2DConditionModel"],
+    "vae": ["diffusers", "AutoencoderKL"],
+}
+BOS, EOS = "<|startoftext|>", "<|endoftext|>"
+
+
+def _bytes_to_unicode() -> list[str]:
+    """The 256 printable stand-ins for bytes used by byte-level BPE (GPT-2 / CLIP), in vocabulary order."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    extra = [b for b in range(256) if b not in printable]
+    return [chr(b) for b in printable] + [chr(256 + n) for n in range(len(extra))]
+
+
+def write_tokenizer(folder: Path) -> int:
+    """A CLIP tokenizer whose vocabulary is the 256 byte symbols, their word-final forms, a few merges and the
+    two special tokens. Returns the vocabulary size."""
+    symbols = _bytes_to_unicode()
+    merges = [("t", "h"), ("th", "e</w>"), ("a", "n"), ("an", "d</w>")]
+    vocab = symbols + [s + "</w>" for s in symbols] + ["".join(m) for m in merges] + [BOS, EOS]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps({tok: i for i, tok in enumerate(vocab)}, ensure_ascii=False))
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges))
+    special = {"bos_token": BOS, "eos_token": EOS, "unk_token": EOS, "pad_token": "!"}
+    (folder / "special_tokens_map.json").write_text(json.dumps(special, indent=2))
+    config = {**special, "tokenizer_class": "CLIPTokenizer", "model_max_length": 77, "do_lower_case": True,
+              "errors": "replace", "add_prefix_space": False}
+    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
+    return len(vocab)
+
+
+def _write_config(path: Path, config: dict, class_name: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"_class_name": class_name, "_diffusers_version": "0.24.0", **config}, indent=2))
+
+
+def write_tiny_checkpoint(
+    out_dir: str | Path,
+    seed: int = 0,
+    unet_format: str = "bin",
+    text_encoder_layout: str = "transformers4",
+    unet_config: dict | None = None,
+) -> Path:
+    """Write a random-weight DepthMaster checkpoint to ``out_dir`` and return its path.
+
+    ``unet_format``: ``bin`` (as published) or ``safetensors``. ``text_encoder_layout``: ``transformers4``
+    (``text_model.*`` keys, as published) or ``transformers5`` (unprefixed keys).
+    """
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    if unet_format not in ("bin", "safetensors"):
+        raise ValueError(f"unet_format must be 'bin' or 'safetensors', got {unet_format!r}")
+    if text_encoder_layout not in ("transformers4", "transformers5"):
+        raise ValueError(f"text_encoder_layout must be 'transformers4' or 'transformers5', got {text_encoder_layout!r}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    unet_config = dict(unet_config or TINY_UNET_CONFIG)
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        unet = build_depthmaster_unet(unet_config)
+        vae = AutoencoderKL.from_config(TINY_VAE_CONFIG)
+        vocab_size = write_tokenizer(out / "tokenizer")
+        text_config = CLIPTextConfig(
+            vocab_size=vocab_size, bos_token_id=vocab_size - 2, eos_token_id=vocab_size - 1, pad_token_id=0,
+            **TINY_TEXT_ENCODER_CONFIG,
+        )
+        text_config.hidden_size = unet_config["cross_attention_dim"]
+        text_encoder = CLIPTextModel(text_config)
+
+    (out / "model_index.json").write_text(json.dumps(MODEL_INDEX, indent=2))
+
+    _write_config(out / "unet" / "config.json", unet_config, "UNet2DConditionModel")
+    unet_state = {k: v.contiguous() for k, v in unet.state_dict().items()}
+    if unet_format == "bin":
+        torch.save(unet_state, out / "unet" / "diffusion_pytorch_model.bin")
+    else:
+        save_file(unet_state, out / "unet" / "diffusion_pytorch_model.safetensors", metadata={"format": "pt"})
+
+    _write_config(out / "vae" / "config.json", TINY_VAE_CONFIG, "AutoencoderKL")
+    save_file(vae.state_dict(), out / "vae" / "diffusion_pytorch_model.safetensors", metadata={"format": "pt"})
+
+    text_dir = out / "text_encoder"
+    text_dir.mkdir(exist_ok=True)
+    config = text_config.to_dict()
+    config.update(architectures=["CLIPTextModel"], torch_dtype="float32")
+    (text_dir / "config.json").write_text(json.dumps(config, indent=2))
+    prefix = "text_model." if text_encoder_layout == "transformers4" else ""
+    text_state = {prefix + k: v.contiguous() for k, v in text_encoder.state_dict().items()}
+    save_file(text_state, text_dir / "model.safetensors", metadata={"format": "pt"})
+
+    (out / RANDOM_WEIGHTS_MARKER).write_text(
+        json.dumps({"random_weights": True, "seed": seed, "written_by": "depthmaster-make-tiny-checkpoint"}) + "\n"
+    )
+    (out / "README.md").write_text(
+        "# Tiny DepthMaster checkpoint with RANDOM weights\n\n"
+        "Written by `depthmaster-make-tiny-checkpoint` in the layout of `zysong212/DepthMaster`, at toy size.\n"
+        "Its predictions are meaningless: it exists to test the software without the real weights.\n"
+    )
+    return out

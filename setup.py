@@ -1,0 +1,33 @@
+"""depthmaster_ros: an ament_python ROS 2 package that is also pip-installable."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "depthmaster_ros"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz")),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=True,
+    maintainer="depthmaster_ros developers",
+    maintainer_email="depthmaster-ros@example.com",
+    description="Monocular metric depth for ROS 2 robots with DepthMaster (single-step diffusion depth).",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    entry_points={
+        "console_scripts": [
+            "depthmaster-infer = depthmaster_ros.tools.infer:main",
+            "depthmaster-make-tiny-checkpoint = depthmaster_ros.tools.make_tiny_checkpoint:main",
+            "depthmaster-make-sample-image = depthmaster_ros.tools.make_sample_image:main",
+        ],
+    },
+)

@@ -1,0 +1,76 @@
+"""Robot-side packaging: `colcon build` of this package gives an install tree that `ros2 run` / `ros2 launch` use."""
+
+import os
+import subprocess
+import sys
+import tarfile
+import xml.etree.ElementTree as ET
+from importlib.metadata import distribution
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+
+
+def console_scripts():
+    return sorted(ep.name for ep in distribution("depthmaster_ros").entry_points if ep.group == "console_scripts")
+
+
+def source_files():
+    """The files git would ship (tracked + untracked-not-ignored): what a robot's workspace gets."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
+                            text=True, check=True).stdout.split()
+    return [name for name in listed if (REPO / name).is_file()]
+
+
+@pytest.fixture(scope="module")
+def install_tree(tmp_path_factory):
+    workspace = tmp_path_factory.mktemp("ws")
+    package_dir = workspace / "src" / "depthmaster_ros"
+    package_dir.mkdir(parents=True)
+    archive = workspace / "src.tar"
+    with tarfile.open(archive, "w") as tar:
+        for name in source_files():
+            tar.add(REPO / name, arcname=name)
+    with tarfile.open(archive) as tar:
+        tar.extractall(package_dir, filter="data")
+    result = subprocess.run([str(VENV_BIN / "colcon"), "build", "--base-paths", "src"], cwd=workspace,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return workspace / "install" / "depthmaster_ros"
+
+
+def test_package_xml_is_format_3_ament_python():
+    root = ET.parse(REPO / "package.xml").getroot()
+    assert root.get("format") == "3"
+    assert root.findtext("name") == "depthmaster_ros"
+    assert root.find("export/build_type").text == "ament_python"
+    depends = {e.text for e in root.iter("exec_depend")}
+    assert {"rclpy", "sensor_msgs", "diagnostic_msgs", "python3-numpy"} <= depends
+
+
+def test_colcon_install_tree(install_tree):
+    share = install_tree / "share" / "depthmaster_ros"
+    assert (share / "package.xml").read_bytes() == (REPO / "package.xml").read_bytes()
+    assert (install_tree / "share/ament_index/resource_index/packages/depthmaster_ros").is_file()
+    for folder, patterns in (("launch", ["*.launch.py"]), ("config", ["*.yaml", "*.rviz"])):
+        expected = sorted(p.name for pattern in patterns for p in (REPO / folder).glob(pattern))
+        assert sorted(p.name for p in (share / folder).iterdir()) == expected
+    scripts = console_scripts()
+    assert "depthmaster-infer" in scripts
+    lib = install_tree / "lib" / "depthmaster_ros"
+    assert sorted(p.name for p in lib.iterdir()) == scripts
+    assert all(os.access(lib / name, os.X_OK) for name in scripts)
+
+
+def test_installed_script_runs_from_install_tree(install_tree):
+    site = next(install_tree.glob("lib/python3*/site-packages"))
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    where = subprocess.run([sys.executable, "-c", "import depthmaster_ros; print(depthmaster_ros.__file__)"],
+                           env=env, cwd=install_tree, capture_output=True, text=True, check=True).stdout
+    assert Path(where.strip()).is_relative_to(install_tree)
+    result = subprocess.run([str(install_tree / "lib/depthmaster_ros/depthmaster-infer"), "--help"], env=env,
+                            cwd=install_tree, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "--checkpoint" in result.stdout
