@@ -35,8 +35,11 @@ demo: setup
 		$(BIN)/depthmaster-make-tiny-checkpoint $(DEMO_DIR)/tiny_checkpoint; \
 	fi
 	$(BIN)/depthmaster-make-sample-image $(DEMO_DIR)/sample.png
+	@echo "== 1/2 The image CLI on a generated picture"
 	$(BIN)/depthmaster-infer --checkpoint $(CHECKPOINT) --output $(DEMO_DIR)/out $(DEMO_DIR)/sample.png
-	@echo "== Demo outputs in $(DEMO_DIR)/out:"; ls -1 $(DEMO_DIR)/out
+	@echo "== Outputs in $(DEMO_DIR)/out:"; ls -1 $(DEMO_DIR)/out
+	@echo "== 2/2 The ROS 2 node on a generated camera sequence (separate process, localhost discovery)"
+	ROS_LOG_DIR=$(CURDIR)/$(DEMO_DIR)/ros_log $(BIN)/depthmaster-demo --checkpoint $(CHECKPOINT) --output $(DEMO_DIR)/node
 
 clean:
 	rm -rf build install log .pytest_cache

@@ -57,9 +57,10 @@ def test_colcon_install_tree(install_tree):
     assert (install_tree / "share/ament_index/resource_index/packages/depthmaster_ros").is_file()
     for folder, patterns in (("launch", ["*.launch.py"]), ("config", ["*.yaml", "*.rviz"])):
         expected = sorted(p.name for pattern in patterns for p in (REPO / folder).glob(pattern))
-        assert sorted(p.name for p in (share / folder).iterdir()) == expected
+        assert expected and sorted(p.name for p in (share / folder).iterdir()) == expected
+    assert "depthmaster.launch.py" in os.listdir(share / "launch")
     scripts = console_scripts()
-    assert "depthmaster-infer" in scripts
+    assert {"depthmaster-infer", "depthmaster-node", "depthmaster_node"} <= set(scripts)
     lib = install_tree / "lib" / "depthmaster_ros"
     assert sorted(p.name for p in lib.iterdir()) == scripts
     assert all(os.access(lib / name, os.X_OK) for name in scripts)
@@ -74,3 +75,25 @@ def test_installed_script_runs_from_install_tree(install_tree):
     result = subprocess.run([str(install_tree / "lib/depthmaster_ros/depthmaster-infer"), "--help"], env=env,
                             cwd=install_tree, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "--checkpoint" in result.stdout
+
+
+def test_launch_file_matches_the_node():
+    """launch cannot run here; check what it names against what the package provides."""
+    import ast
+
+    import yaml
+
+    from depthmaster_ros.ros.node import NODE_NAME, OUTPUT_TOPICS
+
+    source = (REPO / "launch" / "depthmaster.launch.py").read_text()
+    tree = ast.parse(source)
+    call = next(node for node in ast.walk(tree) if isinstance(node, ast.Call)
+                and getattr(node.func, "id", None) == "LifecycleNode")
+    keywords = {k.arg: k.value.value for k in call.keywords if isinstance(k.value, ast.Constant)}
+    assert keywords["package"] == "depthmaster_ros" and keywords["name"] == NODE_NAME
+    assert keywords["executable"] in console_scripts()
+    for remap in ('("image"', '("image/compressed"', '("camera_info"'):
+        assert remap in source
+    rviz = yaml.safe_load((REPO / "config" / "depthmaster.rviz").read_text())
+    topics = [d["Topic"]["Value"] for d in rviz["Visualization Manager"]["Displays"] if "Topic" in d]
+    assert topics and set(topics) <= set(OUTPUT_TOPICS)

@@ -4,7 +4,7 @@ import torch
 from diffusers import UNet2DConditionModel
 
 from depthmaster_ros.model import attach_fourier_enhancement, build_depthmaster_unet
-from depthmaster_ros.model.tiny_checkpoint import TINY_UNET_CONFIG
+from depthmaster_ros.model.architectures import TINY_UNET_CONFIG
 
 from test_fourier_enhancement import FE_KEYS, reference_fe
 

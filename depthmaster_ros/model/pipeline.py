@@ -160,13 +160,17 @@ class DepthMasterPipeline:
         mean = stacked.mean(dim=1, keepdim=True).float()
         return (mean.clamp(-1.0, 1.0) + 1.0) / 2.0
 
+    def to_input_size(self, prediction: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """``[B, 1, h, w]`` decoded prediction -> float32 ``[B, H, W]`` in [0, 1] at the input size."""
+        return resize_bilinear(prediction, tuple(size))[:, 0].clamp(0.0, 1.0)
+
     @torch.inference_mode()
     def predict(self, rgb: torch.Tensor, processing_res: int | None = None) -> torch.Tensor:
         """Batch inference on uint8-valued ``[B, 3, H, W]`` tensors: float32 ``[B, H, W]`` in [0, 1]."""
         if rgb.ndim != 4 or rgb.shape[1] != 3:
             raise ValueError(f"expected an RGB batch of shape [B, 3, H, W], got {tuple(rgb.shape)}")
         prediction = self.decode(self.predict_latent(self.encode(self.preprocess(rgb, processing_res))))
-        return resize_bilinear(prediction, tuple(rgb.shape[-2:]))[:, 0].clamp_(0.0, 1.0)
+        return self.to_input_size(prediction, rgb.shape[-2:])
 
     # ------------------------------------------------------------------ numpy API
     def __call__(

@@ -17,61 +17,10 @@ import torch
 from diffusers import AutoencoderKL
 from safetensors.torch import save_file
 
+from .architectures import TINY_TEXT_ENCODER_CONFIG, TINY_UNET_CONFIG, TINY_VAE_CONFIG
 from .pipeline import RANDOM_WEIGHTS_MARKER
 from .unet import build_depthmaster_unet
 
-# SD2's architecture at toy width: same block types and depth (so the latent is image/8 and the mid block
-# image/64, with the same odd-size behaviour), fewer channels and layers.
-TINY_UNET_CONFIG = {
-    "sample_size": 32,
-    "in_channels": 4,
-    "out_channels": 4,
-    "center_input_sample": False,
-    "flip_sin_to_cos": True,
-    "freq_shift": 0,
-    "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
-    "mid_block_type": "UNetMidBlock2DCrossAttn",
-    "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
-    "only_cross_attention": False,
-    "block_out_channels": [32, 32, 64, 64],
-    "layers_per_block": 1,
-    "downsample_padding": 1,
-    "mid_block_scale_factor": 1,
-    "act_fn": "silu",
-    "norm_num_groups": 8,
-    "norm_eps": 1e-05,
-    "cross_attention_dim": 32,
-    "attention_head_dim": [2, 2, 4, 4],
-    "dual_cross_attention": False,
-    "use_linear_projection": True,
-    "class_embed_type": None,
-    "num_class_embeds": None,
-    "upcast_attention": False,
-    "resnet_time_scale_shift": "default",
-}
-TINY_VAE_CONFIG = {
-    "in_channels": 3,
-    "out_channels": 3,
-    "down_block_types": ["DownEncoderBlock2D"] * 4,
-    "up_block_types": ["UpDecoderBlock2D"] * 4,
-    "block_out_channels": [16, 32, 32, 32],
-    "layers_per_block": 1,
-    "act_fn": "silu",
-    "latent_channels": 4,
-    "norm_num_groups": 8,
-    "sample_size": 64,
-    "scaling_factor": 0.18215,
-}
-TINY_TEXT_ENCODER_CONFIG = {
-    "hidden_size": 32,
-    "intermediate_size": 64,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "max_position_embeddings": 77,
-    "hidden_act": "gelu",
-    "layer_norm_eps": 1e-05,
-    "projection_dim": 32,
-}
 # Verbatim fields of the published model_index.json (Marigold v1-0's index; only the resolution is used).
 MODEL_INDEX = {
     "_class_name": "MarigoldPipeline",

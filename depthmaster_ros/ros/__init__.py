@@ -1,0 +1,1 @@
+"""rclpy glue only: the lifecycle node, message conversions, QoS, diagnostics."""

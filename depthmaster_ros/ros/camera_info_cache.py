@@ -1,0 +1,42 @@
+"""Pairing images with their CameraInfo by stamp (the job message_filters does, which is not installable here).
+
+Keeps the last few validated camera infos. An image takes the one with its exact stamp, else the nearest within a
+tolerance; otherwise the lookup says why none fits, for /diagnostics.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any
+
+
+class CameraInfoCache:
+    def __init__(self, size: int = 32):
+        self._size = size
+        self._items: OrderedDict[int, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, stamp_ns: int, value: Any) -> None:
+        with self._lock:
+            self._items[stamp_ns] = value
+            self._items.move_to_end(stamp_ns)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def lookup(self, stamp_ns: int, tolerance_ns: int) -> tuple[Any | None, str]:
+        """(value, "") for the exact or nearest stamp within tolerance, else (None, reason)."""
+        with self._lock:
+            if stamp_ns in self._items:
+                return self._items[stamp_ns], ""
+            if not self._items:
+                return None, "no valid camera_info received yet"
+            nearest = min(self._items, key=lambda s: abs(s - stamp_ns))
+            if abs(nearest - stamp_ns) <= tolerance_ns:
+                return self._items[nearest], ""
+            gap = abs(nearest - stamp_ns) / 1e9
+            return None, f"no camera_info within camera_info_tolerance of the image stamp (nearest {gap:.3f} s away)"

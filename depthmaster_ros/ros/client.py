@@ -1,0 +1,139 @@
+"""A small camera-side client of the depthmaster node: publishes frames (Image or CompressedImage + CameraInfo)
+and records everything the node publishes. Used by the demo and the tests; also handy from a notebook."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from typing import Callable
+
+import cv2
+import numpy as np
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from std_msgs.msg import Header
+
+from ..geometry.intrinsics import CameraIntrinsics
+from .conversions import array_to_image, intrinsics_to_camera_info
+
+OUTPUTS = {"depth": Image, "depth/camera_info": CameraInfo, "depth/relative": Image, "depth/colored": Image,
+           "points": PointCloud2}
+
+
+def make_header(stamp_ns: int, frame_id: str) -> Header:
+    return Header(stamp=Time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000), frame_id=frame_id)
+
+
+class DepthMasterClient(Node):
+    """``namespace``: where the node's topics are. ``outputs``: which outputs to subscribe to (default all);
+    subscribing is what makes the node compute an output. The client spins itself on a background thread, so
+    messages are received while the caller renders or waits; ``destroy_node()`` stops it."""
+
+    def __init__(self, namespace: str = "", outputs=tuple(OUTPUTS), name: str = "depthmaster_client"):
+        super().__init__(name, namespace=namespace)
+        reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+        self.image_pub = self.create_publisher(Image, "image", reliable)
+        self.compressed_pub = self.create_publisher(CompressedImage, "image/compressed", reliable)
+        self.info_pub = self.create_publisher(CameraInfo, "camera_info", reliable)
+        self.received: dict[str, list] = defaultdict(list)
+        self.receive_times: dict[str, list[float]] = defaultdict(list)
+        self._output_subs = [self._subscribe(topic, OUTPUTS[topic], reliable) for topic in outputs]
+        self._diagnostics_sub = self._subscribe("/diagnostics", DiagnosticArray, reliable)
+        self._executor = SingleThreadedExecutor()
+        self._executor.add_node(self)
+        self._spinner = threading.Thread(target=self._executor.spin, name=f"{name}-spin", daemon=True)
+        self._spinner.start()
+
+    def destroy_node(self):
+        self._executor.shutdown()
+        self._spinner.join(timeout=10.0)
+        return super().destroy_node()
+
+    def _subscribe(self, topic: str, msg_type, qos):
+        def store(msg, topic=topic):
+            self.received[topic].append(msg)
+            self.receive_times[topic].append(time.monotonic())
+
+        return self.create_subscription(msg_type, topic, store, qos)
+
+    def wait_for_node(self, timeout: float = 30.0) -> bool:
+        """Until discovery is done both ways: the node subscribes to our image (raw or compressed) and camera_info
+        topics, and each of our output subscriptions has the node's publisher."""
+        def matched():
+            inputs = (self.image_pub.get_subscription_count() > 0 or self.compressed_pub.get_subscription_count() > 0)
+            return inputs and self.info_pub.get_subscription_count() > 0 and all(
+                sub.get_publisher_count() > 0 for sub in self._output_subs)
+
+        return self.spin_until(matched, timeout)
+
+    def spin_until(self, condition: Callable[[], bool], timeout: float) -> bool:
+        """Wait (the background thread receives meanwhile) until ``condition()`` or ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return True
+            time.sleep(0.01)
+        return condition()
+
+    def publish_frame(self, rgb: np.ndarray, camera: CameraIntrinsics | None, stamp_ns: int,
+                      frame_id: str = "camera_optical_frame", encoding: str = "rgb8",
+                      compressed: str | None = None) -> Header:
+        """Publish one frame (and its CameraInfo with the same header, unless ``camera`` is None).
+        ``encoding``: rgb8 or bgr8 for raw images; ``compressed``: 'jpeg' or 'png' to send a CompressedImage."""
+        header = make_header(stamp_ns, frame_id)
+        if camera is not None:
+            self.info_pub.publish(intrinsics_to_camera_info(camera, header))
+        if compressed:
+            ok, data = cv2.imencode(".jpg" if compressed == "jpeg" else ".png", rgb[..., ::-1].copy())
+            if not ok:
+                raise ValueError(f"could not encode the frame as {compressed}")
+            self.compressed_pub.publish(CompressedImage(header=header, format=compressed, data=data.tobytes()))
+        else:
+            pixels = rgb if encoding == "rgb8" else np.ascontiguousarray(rgb[..., ::-1])
+            self.image_pub.publish(array_to_image(pixels, encoding, header))
+        return header
+
+    def wait(self, future, timeout: float = 20.0):
+        """Spin until ``future`` (a service call) is done; its result."""
+        if not self.spin_until(future.done, timeout):
+            raise TimeoutError(f"no answer from the service within {timeout} s")
+        return future.result()
+
+    def _parameter_client(self, node_name: str):
+        from rclpy.parameter_client import AsyncParameterClient
+
+        client = AsyncParameterClient(self, node_name)
+        if not client.wait_for_services(timeout_sec=20.0):
+            raise TimeoutError(f"parameter services of {node_name} not available")
+        return client
+
+    def set_node_parameters(self, node_name: str = "depthmaster", **values) -> list[tuple[bool, str]]:
+        """Set parameters of the node (relative name: in this client's namespace); (successful, reason) each."""
+        from rclpy.parameter import Parameter
+
+        future = self._parameter_client(node_name).set_parameters([Parameter(k, value=v) for k, v in values.items()])
+        return [(r.successful, r.reason) for r in self.wait(future).results]
+
+    def get_node_parameter(self, name: str, node_name: str = "depthmaster"):
+        from rclpy.parameter import parameter_value_to_python
+
+        return parameter_value_to_python(self.wait(self._parameter_client(node_name).get_parameters([name])).values[0])
+
+    def latest_diagnostics(self) -> dict[str, str]:
+        """Key/values (plus 'level' and 'message') of the newest depthmaster diagnostic status received."""
+        for array in reversed(self.received["/diagnostics"]):
+            for status in array.status:
+                if status.name.endswith(": depth"):
+                    values = {kv.key: kv.value for kv in status.values}
+                    values.update(level=str(status.level[0]), message=status.message)
+                    return values
+        return {}
+
+    def clear(self) -> None:
+        self.received.clear()
+        self.receive_times.clear()

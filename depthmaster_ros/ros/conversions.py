@@ -1,0 +1,160 @@
+"""sensor_msgs <-> numpy, written here because the PyPI cv_bridge is broken (ROS 1 code, fails on numpy 2 and
+OpenCV 5) and rosbags-image only decodes and does not validate. Every check names what was expected and what
+arrived; a failed check raises :class:`InputError` and the node drops that message.
+
+Works on rclpy messages and on any object with the same fields (rosbags messages), so the bag tool shares it.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..geometry.intrinsics import CameraIntrinsics
+
+COLOR_ENCODINGS = {  # encoding -> (channels, numpy dtype, conversion to RGB)
+    "rgb8": (3, np.uint8, None),
+    "bgr8": (3, np.uint8, cv2.COLOR_BGR2RGB),
+    "rgba8": (4, np.uint8, cv2.COLOR_RGBA2RGB),
+    "bgra8": (4, np.uint8, cv2.COLOR_BGRA2RGB),
+    "mono8": (1, np.uint8, cv2.COLOR_GRAY2RGB),
+    "mono16": (1, np.uint16, cv2.COLOR_GRAY2RGB),
+}
+DEPTH_LIKE_ENCODINGS = {"16UC1", "32FC1", "16SC1", "32SC1", "64FC1", "8UC1", "8SC1"}
+
+
+class InputError(ValueError):
+    """A message that cannot be used; the text says what was expected and what arrived."""
+
+
+def stamp_to_ns(stamp) -> int:
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def image_to_rgb(msg) -> np.ndarray:
+    """sensor_msgs/Image (rgb8, bgr8, rgba8, bgra8, mono8, mono16) -> H x W x 3 uint8 RGB (a copy)."""
+    encoding = msg.encoding
+    if encoding not in COLOR_ENCODINGS:
+        expected = ", ".join(COLOR_ENCODINGS)
+        if encoding in DEPTH_LIKE_ENCODINGS:
+            raise InputError(f"image encoding '{encoding}' is a depth/single-channel numeric format; DepthMaster "
+                             f"needs a camera image ({expected})")
+        raise InputError(f"image encoding '{encoding}' is not supported; expected one of {expected}")
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    if height == 0 or width == 0:
+        raise InputError(f"image is {width}x{height}; expected a non-empty image")
+    channels, dtype, conversion = COLOR_ENCODINGS[encoding]
+    itemsize = np.dtype(dtype).itemsize
+    row_bytes = width * channels * itemsize
+    if step < row_bytes:
+        raise InputError(f"image step {step} is smaller than width x bytes per pixel = {row_bytes} ({encoding})")
+    data = msg.data
+    if len(data) < step * height:
+        raise InputError(f"image data has {len(data)} bytes; expected step x height = {step * height}")
+    rows = np.frombuffer(data, dtype=np.uint8, count=step * height).reshape(height, step)[:, :row_bytes]
+    pixels = np.ascontiguousarray(rows).view(np.dtype(dtype).newbyteorder(">" if msg.is_bigendian else "<"))
+    pixels = pixels.reshape(height, width, channels)
+    if dtype == np.uint16:  # full 16-bit range onto 8 bits
+        pixels = np.round(pixels.astype(np.float32) / 257.0).astype(np.uint8)
+    if conversion is None:
+        return pixels.copy()
+    return cv2.cvtColor(pixels if channels > 1 else pixels[..., 0], conversion)
+
+
+def compressed_to_rgb(msg) -> np.ndarray:
+    """sensor_msgs/CompressedImage (jpeg or png) -> H x W x 3 uint8 RGB."""
+    fmt = (msg.format or "").lower()
+    if "compresseddepth" in fmt:
+        raise InputError(f"compressed image format '{msg.format}' is compressedDepth; expected jpeg or png")
+    if fmt and not any(word in fmt for word in ("jpeg", "jpg", "png")):
+        raise InputError(f"compressed image format '{msg.format}' is not supported; expected jpeg or png")
+    if len(msg.data) == 0:
+        raise InputError("compressed image has no data")
+    bgr = cv2.imdecode(np.frombuffer(msg.data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise InputError(f"compressed image ({len(msg.data)} bytes, format '{msg.format}') could not be decoded: "
+                         "corrupt or not jpeg/png")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def camera_info_to_intrinsics(msg) -> CameraIntrinsics:
+    """sensor_msgs/CameraInfo -> CameraIntrinsics, rejecting what cannot be used for projection."""
+    roi = msg.roi
+    camera = CameraIntrinsics(
+        width=int(msg.width), height=int(msg.height),
+        K=np.asarray(msg.k, dtype=np.float64).reshape(3, 3),
+        P=np.asarray(msg.p, dtype=np.float64).reshape(3, 4),
+        D=tuple(float(d) for d in msg.d),
+        distortion_model=str(msg.distortion_model),
+        R=np.asarray(msg.r, dtype=np.float64).reshape(3, 3),
+        binning_x=int(msg.binning_x), binning_y=int(msg.binning_y),
+        roi=(int(roi.x_offset), int(roi.y_offset), int(roi.height), int(roi.width), bool(roi.do_rectify)),
+    )
+    problems = camera.problems()
+    if problems:
+        raise InputError("camera_info rejected: " + "; ".join(problems))
+    return camera
+
+
+def intrinsics_to_camera_info(camera: CameraIntrinsics, header):
+    from sensor_msgs.msg import CameraInfo
+
+    msg = CameraInfo()
+    msg.header = header
+    msg.width, msg.height = camera.width, camera.height
+    msg.distortion_model = camera.distortion_model
+    msg.d = list(camera.D)
+    msg.k = camera.K.reshape(-1).tolist()
+    msg.r = camera.R.reshape(-1).tolist()
+    msg.p = camera.P.reshape(-1).tolist()
+    msg.binning_x, msg.binning_y = camera.binning_x, camera.binning_y
+    x, y, h, w, rectify = camera.roi
+    msg.roi.x_offset, msg.roi.y_offset, msg.roi.height, msg.roi.width, msg.roi.do_rectify = x, y, h, w, rectify
+    return msg
+
+
+def array_to_image(array: np.ndarray, encoding: str, header):
+    """32FC1 (float32 H x W) or bgr8/rgb8 (uint8 H x W x 3) -> sensor_msgs/Image. Data is assigned as bytes:
+    assigning an ndarray to a uint8[] field is ~500x slower in rclpy."""
+    from sensor_msgs.msg import Image
+
+    expected = {"32FC1": (np.float32, 2), "bgr8": (np.uint8, 3), "rgb8": (np.uint8, 3)}[encoding]
+    if array.dtype != expected[0] or array.ndim != expected[1]:
+        raise ValueError(f"{encoding} needs a {np.dtype(expected[0])} array with {expected[1]} dims, "
+                         f"got {array.dtype} {array.shape}")
+    array = np.ascontiguousarray(array)
+    msg = Image()
+    msg.header = header
+    msg.height, msg.width = array.shape[:2]
+    msg.encoding = encoding
+    msg.is_bigendian = 0
+    msg.step = array.strides[0]
+    msg.data = array.tobytes()
+    return msg
+
+
+def points_to_cloud(points: np.ndarray, header):
+    """Organised structured array (x, y, z[, rgb] float32) -> sensor_msgs/PointCloud2, is_dense = false."""
+    from sensor_msgs.msg import PointCloud2, PointField
+
+    points = np.ascontiguousarray(points)
+    msg = PointCloud2()
+    msg.header = header
+    msg.height, msg.width = points.shape
+    msg.fields = [
+        PointField(name=name, offset=points.dtype.fields[name][1], datatype=PointField.FLOAT32, count=1)
+        for name in points.dtype.names
+    ]
+    msg.is_bigendian = False
+    msg.point_step = points.dtype.itemsize
+    msg.row_step = msg.point_step * msg.width
+    msg.is_dense = False
+    msg.data = points.tobytes()
+    return msg
+
+
+def cloud_to_points(msg) -> np.ndarray:
+    """sensor_msgs/PointCloud2 with float32 fields -> organised structured array (for tests and tools)."""
+    dtype = np.dtype({"names": [f.name for f in msg.fields], "formats": ["<f4"] * len(msg.fields),
+                      "offsets": [f.offset for f in msg.fields], "itemsize": msg.point_step})
+    return np.frombuffer(bytes(msg.data), dtype=dtype).reshape(msg.height, msg.width)

@@ -1,0 +1,341 @@
+"""The depthmaster lifecycle node: camera images in; depth, relative depth, a coloured view and point clouds out.
+
+Lifecycle: configure loads the model (and fails with the reason if it cannot) and creates the publishers;
+activate subscribes and starts the inference thread; deactivate unsubscribes and stops it; cleanup frees the
+model and GPU memory. With ``autostart`` (default) the node configures and activates itself at start-up.
+
+Threads: the executor runs the subscription, parameter, lifecycle and diagnostics callbacks, which only store
+the newest frame; one inference thread takes it, runs the processing path and publishes. A frame arriving while
+another waits replaces it (counted as dropped). An output nobody subscribes to is not computed, and with no
+subscriber at all no inference runs.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType, SetParametersResult
+from rclpy.executors import ExternalShutdownException
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+
+from ..parameters import PARAMETERS, PARAMETERS_BY_NAME, check_values
+from ..processing import DepthProcessor, ProcessingConfig
+from .camera_info_cache import CameraInfoCache
+from .conversions import (
+    InputError,
+    array_to_image,
+    camera_info_to_intrinsics,
+    compressed_to_rgb,
+    image_to_rgb,
+    intrinsics_to_camera_info,
+    points_to_cloud,
+    stamp_to_ns,
+)
+from .diagnostics import FrameStats, diagnostic_array
+from .latest_frame import LatestFrameSlot
+
+NODE_NAME = "depthmaster"
+_PARAMETER_TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
+                    float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}
+# output topic -> (message type, what it needs computed)
+OUTPUT_TOPICS = {
+    "depth": (Image, "depth"),
+    "depth/camera_info": (CameraInfo, None),
+    "depth/relative": (Image, "relative"),
+    "depth/colored": (Image, "colored"),
+    "points": (PointCloud2, "points"),
+}
+
+
+def descriptor(spec) -> ParameterDescriptor:
+    desc = ParameterDescriptor(name=spec.name, type=_PARAMETER_TYPES[spec.type], description=spec.description,
+                               read_only=spec.read_only)
+    constraints = []
+    if spec.choices:
+        constraints.append("one of: " + ", ".join(spec.choices))
+    if spec.min_value is not None and spec.max_value is not None:
+        if spec.type is int:
+            desc.integer_range = [IntegerRange(from_value=int(spec.min_value), to_value=int(spec.max_value), step=1)]
+        else:
+            desc.floating_point_range = [FloatingPointRange(from_value=float(spec.min_value),
+                                                            to_value=float(spec.max_value), step=0.0)]
+    elif spec.min_value is not None:
+        constraints.append(f">= {spec.min_value}")
+    desc.additional_constraints = "; ".join(constraints)
+    return desc
+
+
+@dataclass
+class Frame:
+    msg: Any
+    compressed: bool
+
+
+class DepthMasterNode(LifecycleNode):
+    def __init__(self, **kwargs):
+        super().__init__(NODE_NAME, **kwargs)
+        for spec in PARAMETERS:
+            self.declare_parameter(spec.name, spec.default, descriptor(spec))
+        self.add_on_set_parameters_callback(self._validate_parameters)
+        self.add_post_set_parameters_callback(self._apply_parameters)
+        self._config = ProcessingConfig.from_parameters(self._values())
+
+        self._processor: DepthProcessor | None = None
+        self._output_pubs: dict[str, Any] = {}
+        self._input_subs: list[Any] = []
+        self._slot = LatestFrameSlot()
+        self._camera_infos = CameraInfoCache()
+        self._stats = FrameStats()
+        self._worker: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._problem = ""  # why the node cannot serve (configure failure), for diagnostics
+        self._metric_note = ""  # why metric outputs are missing, if they are
+        self._idle = True
+
+        self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_timer(self.get_parameter("diagnostics_period").value, self._publish_diagnostics)
+
+    # ------------------------------------------------------------------ parameters
+    def _values(self) -> dict[str, Any]:
+        return {spec.name: self.get_parameter(spec.name).value for spec in PARAMETERS}
+
+    def _validate_parameters(self, parameters) -> SetParametersResult:
+        changes = {p.name: p.value for p in parameters if p.name in PARAMETERS_BY_NAME}
+        problems = check_values({**self._values(), **changes}) if changes else []
+        return SetParametersResult(successful=not problems, reason="; ".join(problems))
+
+    def _apply_parameters(self, parameters) -> None:
+        self._config = ProcessingConfig.from_parameters(self._values())
+
+    # ------------------------------------------------------------------ lifecycle
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        import torch
+
+        from ..model import CheckpointError, DepthMasterPipeline
+
+        values = self._values()
+        if values["cpu_threads"] > 0:
+            torch.set_num_threads(values["cpu_threads"])
+        try:
+            pipeline = DepthMasterPipeline.from_pretrained(
+                values["checkpoint"], device=values["device"], dtype=values["dtype"],
+                allow_download=values["allow_download"],
+            )
+        except (CheckpointError, ValueError, RuntimeError, OSError) as exc:
+            self._problem = f"configure failed: {exc}"
+            self.get_logger().error(self._problem)
+            return TransitionCallbackReturn.FAILURE
+        self._processor = DepthProcessor(pipeline, self._config)
+        self._problem = ""
+        self.get_logger().info(f"loaded {pipeline.describe()}")
+        if pipeline.random_weights:
+            self.get_logger().warning("this checkpoint has RANDOM weights: outputs are meaningless (smoke test only)")
+        qos = self._qos("output")
+        for topic, (msg_type, _) in OUTPUT_TOPICS.items():
+            self._output_pubs[topic] = self.create_lifecycle_publisher(msg_type, topic, qos)
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        qos = self._qos("input")
+        if self.get_parameter("input_transport").value == "compressed":
+            self._input_subs.append(self.create_subscription(
+                CompressedImage, "image/compressed", lambda m: self._on_image(m, True), qos))
+        else:
+            self._input_subs.append(self.create_subscription(Image, "image", lambda m: self._on_image(m, False), qos))
+        self._input_subs.append(self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos))
+        self._stop.clear()
+        self._worker = threading.Thread(target=self._run_worker, name="depthmaster-inference", daemon=True)
+        self._worker.start()
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_serving()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_serving()
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _stop_serving(self) -> None:
+        for subscription in self._input_subs:
+            self.destroy_subscription(subscription)
+        self._input_subs.clear()
+        self._stop.set()
+        if self._worker is not None:
+            self._worker.join()
+            self._worker = None
+        self._slot.clear()
+        self._camera_infos.clear()
+
+    def _release(self) -> None:
+        for publisher in self._output_pubs.values():
+            self.destroy_lifecycle_publisher(publisher)
+        self._output_pubs.clear()
+        if self._processor is not None:
+            on_cuda = self._processor.pipeline.device.type == "cuda"
+            self._processor = None
+            if on_cuda:
+                import torch
+
+                torch.cuda.empty_cache()
+
+    def autostart(self) -> bool:
+        """configure + activate; False (with the reason logged and on /diagnostics) if configure fails."""
+        if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+            return False
+        return self.trigger_activate() == TransitionCallbackReturn.SUCCESS
+
+    @property
+    def lifecycle_state(self) -> str:
+        return self._state_machine.current_state[1]
+
+    def _qos(self, which: str) -> QoSProfile:
+        reliability = self.get_parameter(f"{which}_reliability").value
+        return QoSProfile(
+            history=HistoryPolicy.KEEP_LAST, depth=self.get_parameter(f"{which}_depth").value,
+            reliability=ReliabilityPolicy.RELIABLE if reliability == "reliable" else ReliabilityPolicy.BEST_EFFORT,
+        )
+
+    # ------------------------------------------------------------------ callbacks (executor thread)
+    def _wanted_topics(self) -> set[str]:
+        return {topic for topic, pub in self._output_pubs.items() if pub.get_subscription_count() > 0}
+
+    def _on_image(self, msg, compressed: bool) -> None:
+        self._stats.received()
+        self._idle = not self._wanted_topics()
+        if not self._idle:
+            self._slot.put(Frame(msg, compressed))
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        try:
+            camera = camera_info_to_intrinsics(msg)
+        except InputError as exc:
+            self._stats.camera_info_rejected(str(exc))
+            self.get_logger().warning(str(exc), throttle_duration_sec=5.0)
+            return
+        self._camera_infos.add(stamp_to_ns(msg.header.stamp), camera)
+
+    # ------------------------------------------------------------------ inference thread
+    def _run_worker(self) -> None:
+        while not self._stop.is_set():
+            frame = self._slot.take(timeout=0.1)
+            if frame is None:
+                continue
+            try:
+                self._serve(frame)
+            except Exception as exc:  # never let one frame kill the thread; report it
+                self._stats.error(f"{type(exc).__name__}: {exc}")
+                self.get_logger().error(f"frame failed: {type(exc).__name__}: {exc}", throttle_duration_sec=5.0)
+
+    def _serve(self, frame: Frame) -> None:
+        msg, header = frame.msg, frame.msg.header
+        try:
+            rgb = compressed_to_rgb(msg) if frame.compressed else image_to_rgb(msg)
+        except InputError as exc:
+            self._stats.rejected(str(exc))
+            self.get_logger().warning(f"image rejected: {exc}", throttle_duration_sec=5.0)
+            return
+        topics = self._wanted_topics()
+        outputs = {need for topic, (_, need) in OUTPUT_TOPICS.items() if topic in topics and need}
+        if not topics:
+            return
+        config = self._config
+        stamp_ns = stamp_to_ns(header.stamp)
+        tolerance_ns = int(self.get_parameter("camera_info_tolerance").value * 1e9)
+        camera, camera_note = self._camera_infos.lookup(stamp_ns, tolerance_ns)
+        if camera is not None and (camera.width, camera.height) != (rgb.shape[1], rgb.shape[0]):
+            reason = (f"camera_info is {camera.width}x{camera.height} but the image is "
+                      f"{rgb.shape[1]}x{rgb.shape[0]}; metric depth and points need matching sizes")
+            self._stats.camera_info_rejected(reason)
+            camera, camera_note = None, reason
+
+        products = self._processor.process(rgb, camera, outputs, config)
+        notes = products.notes
+        if camera is None and camera_note and outputs & {"depth", "points"}:
+            notes = [camera_note] + [n for n in notes if "camera info" not in n]
+        self._metric_note = "; ".join(notes)
+
+        publishers = self._output_pubs
+        if products.depth is not None and "depth" in topics:
+            publishers["depth"].publish(array_to_image(products.depth, "32FC1", header))
+        if products.camera is not None and "depth/camera_info" in topics:
+            publishers["depth/camera_info"].publish(intrinsics_to_camera_info(products.camera, header))
+        if "depth/relative" in topics:
+            publishers["depth/relative"].publish(array_to_image(products.relative, "32FC1", header))
+        if products.colored is not None:
+            publishers["depth/colored"].publish(array_to_image(products.colored[..., ::-1], "bgr8", header))
+        if products.points is not None:
+            publishers["points"].publish(points_to_cloud(products.points, header))
+        self._stats.published((self.get_clock().now().nanoseconds - stamp_ns) / 1e9)
+
+    # ------------------------------------------------------------------ diagnostics
+    def _publish_diagnostics(self) -> None:
+        stats = self._stats.snapshot()
+        stats["frames_dropped"] = self._slot.dropped
+        recent_problem = stats.pop("recent_problem")
+        state = self.lifecycle_state
+        config = self._config
+        values = {"lifecycle_state": state, "checkpoint": self.get_parameter("checkpoint").value}
+        pipeline = self._processor.pipeline if self._processor is not None else None
+        if pipeline is not None:
+            values.update(model=pipeline.describe(), device=str(pipeline.device), dtype=self.get_parameter("dtype").value)
+            if pipeline.device.type == "cuda":
+                import torch
+
+                values["gpu_memory_allocated_mb"] = torch.cuda.memory_allocated(pipeline.device) / 2**20
+                values["gpu_memory_reserved_mb"] = torch.cuda.memory_reserved(pipeline.device) / 2**20
+        values.update(processing_res=config.processing_res, scale_mode=config.scale_mode,
+                      scale=config.scale, shift=config.shift, metric_state=self._metric_note or "ok")
+        values.update(stats)
+
+        if self._problem:
+            level, message = DiagnosticStatus.ERROR, self._problem
+        elif state != "active":
+            level, message = DiagnosticStatus.WARN, f"node is {state}, not serving"
+        elif recent_problem:
+            level = DiagnosticStatus.WARN
+            message = "; ".join(filter(None, [stats["last_rejection"], stats["last_camera_info_rejection"],
+                                              stats["last_error"]]))
+        elif self._idle and not stats["output_rate_hz"]:
+            level, message = DiagnosticStatus.OK, "idle: no subscriber to any output"
+        elif self._metric_note:
+            level, message = DiagnosticStatus.WARN, self._metric_note
+        else:
+            level, message = DiagnosticStatus.OK, "serving"
+        self._diagnostics.publish(diagnostic_array(self.get_clock().now().to_msg(), f"{self.get_name()}: depth",
+                                                   values.get("device", "none"), level, message, values))
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args if args is not None else sys.argv)
+    node = DepthMasterNode()
+    try:
+        if node.get_parameter("autostart").value and not node.autostart():
+            node.get_logger().error("autostart failed; the node stays up (unconfigured) and reports why on "
+                                    "/diagnostics. Fix the parameters and trigger configure again.")
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node._stop_serving()
+        node._release()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

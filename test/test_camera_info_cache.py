@@ -1,0 +1,13 @@
+from depthmaster_ros.ros.camera_info_cache import CameraInfoCache
+
+
+def test_exact_nearest_and_reasons():
+    cache = CameraInfoCache(size=3)
+    assert cache.lookup(5, 10) == (None, "no valid camera_info received yet")
+    for stamp in (100, 200, 300, 400):
+        cache.add(stamp, f"info{stamp}")
+    assert cache.lookup(300, 0) == ("info300", "")
+    assert cache.lookup(310, 20) == ("info300", "")
+    assert cache.lookup(100, 1000)[0] == "info200"  # 100 fell out of the 3-entry cache
+    value, reason = cache.lookup(1_000_000_000, 50)
+    assert value is None and "nearest 1.000 s away" in reason

@@ -1,0 +1,60 @@
+"""The parameter table, its documentation in config/depthmaster.yaml, and reading params files."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from depthmaster_ros.parameters import PARAMETERS, check_values, defaults, load_params_file
+
+CONFIG = Path(__file__).resolve().parents[1] / "config" / "depthmaster.yaml"
+
+
+def test_yaml_documents_every_parameter_with_its_default():
+    documented = yaml.safe_load(CONFIG.read_text())["depthmaster"]["ros__parameters"]
+    assert documented == defaults()
+    text = CONFIG.read_text()
+    for spec in PARAMETERS:  # each has a comment line right above it
+        lines = text.splitlines()
+        index = next(i for i, line in enumerate(lines) if line.strip().startswith(f"{spec.name}:"))
+        assert lines[index - 1].strip().startswith("#"), spec.name
+
+
+def test_issue_names_exist():
+    names = {spec.name for spec in PARAMETERS}
+    assert {"checkpoint", "allow_download", "device", "dtype", "processing_res", "input_transport", "scale_mode",
+            "scale", "shift", "cloud_stride", "min_range", "max_range", "colormap", "autostart"} <= names
+    assert all(spec.description for spec in PARAMETERS)
+
+
+@pytest.mark.parametrize(
+    "values, problem",
+    [
+        ({"scale": "big"}, "scale must be a float, got str"),
+        ({"cloud_stride": 0}, "cloud_stride must be >= 1"),
+        ({"dtype": "int8"}, "dtype must be one of fp32, fp16, bf16"),
+        ({"min_range": 5.0, "max_range": 2.0}, "max_range (2.0) must be greater than min_range (5.0)"),
+        ({"colormap": "nope"}, "unknown colormap 'nope'"),
+        ({"typo": 1}, "unknown parameter 'typo'"),
+    ],
+)
+def test_check_values(values, problem):
+    assert any(problem in p for p in check_values(values)), check_values(values)
+
+
+def test_ints_are_accepted_for_floats():
+    assert check_values({"scale": 2, "shift": 0}) == []
+
+
+def test_load_params_file(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("/**:\n  ros__parameters:\n    scale: 2\n    cloud_stride: 4\n"
+                    "depthmaster:\n  ros__parameters:\n    cloud_stride: 2\n    scale_mode: fixed\n")
+    values = load_params_file(path)
+    assert values["cloud_stride"] == 2 and values["scale_mode"] == "fixed"
+    assert values["scale"] == 2.0 and isinstance(values["scale"], float)
+    assert values["colormap"] == defaults()["colormap"]
+    assert load_params_file(CONFIG) == defaults()
+    path.write_text("depthmaster:\n  ros__parameters:\n    max_range: -1.0\n")
+    with pytest.raises(ValueError, match="max_range must be >= 0.0"):
+        load_params_file(path)
