@@ -31,6 +31,7 @@ setup(
             "depthmaster-infer = depthmaster_ros.tools.infer:main",
             "depthmaster-demo = depthmaster_ros.tools.demo:main",
             "depthmaster-bench = depthmaster_ros.tools.bench:main",
+            "depthmaster-calibrate = depthmaster_ros.tools.calibrate:main",
             "depthmaster-make-tiny-checkpoint = depthmaster_ros.tools.make_tiny_checkpoint:main",
             "depthmaster-make-sample-image = depthmaster_ros.tools.make_sample_image:main",
         ],

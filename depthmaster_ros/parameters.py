@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCALE_MODES = ("none", "fixed")
+SCALE_MODES = ("none", "fixed", "sparse_depth", "pointcloud", "ground_plane")
 DTYPE_CHOICES = ("fp32", "fp16", "bf16")
 RELIABILITY_CHOICES = ("best_effort", "reliable")
 
@@ -28,11 +28,19 @@ class ParameterSpec:
 
     @property
     def type(self) -> type:
-        return type(self.default)
+        """bool, int, float, str, or list (a list of floats, of the default's length)."""
+        return list if isinstance(self.default, (list, tuple)) else type(self.default)
 
     def check(self, value: Any) -> str | None:
         """None if ``value`` is acceptable, else the reason (names what was expected and what arrived)."""
         expected = self.type
+        if expected is list:
+            if not isinstance(value, (list, tuple)) or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) and v == v for v in value):
+                return f"{self.name} must be a list of numbers, got {value!r}"
+            if len(value) != len(self.default):
+                return f"{self.name} must have {len(self.default)} values, got {len(value)}"
+            return None
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if type(value) is not expected:
@@ -46,8 +54,8 @@ class ParameterSpec:
         return None
 
 
-PARAMETERS: tuple[ParameterSpec, ...] = (
-    # Model (read-only: loaded at configure)
+GROUPS: tuple[tuple[str, tuple[ParameterSpec, ...]], ...] = (
+    ("Model (read-only: set before start-up; loaded at configure)", (
     ParameterSpec("checkpoint", "zysong212/DepthMaster",
                   "Checkpoint folder in the official layout, or a Hugging Face repo id (looked up in the local "
                   "HF cache; downloaded only if allow_download).", read_only=True),
@@ -61,7 +69,8 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   read_only=True, min_value=0, max_value=256),
     ParameterSpec("autostart", True, "Configure and activate at start-up, so a plain run works without a "
                   "lifecycle manager.", read_only=True),
-    # Input / output wiring (read-only)
+    )),
+    ("Input and output wiring (read-only)", (
     ParameterSpec("input_transport", "raw", "raw: subscribe sensor_msgs/Image on 'image'; compressed: "
                   "sensor_msgs/CompressedImage (jpeg/png) on 'image/compressed'.", read_only=True,
                   choices=("raw", "compressed")),
@@ -78,33 +87,77 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   min_value=1, max_value=100),
     ParameterSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages.", read_only=True,
                   min_value=0.1, max_value=60.0),
-    # Processing (live: change with `ros2 param set`; applies from the next frame)
+    )),
+    ("Processing (live: `ros2 param set /depthmaster NAME VALUE` applies from the next frame)", (
     ParameterSpec("processing_res", 768, "Long side (pixels) at which the model runs; 0 = the camera's native "
                   "size. 768 is the published model's default.", min_value=0, max_value=4096),
     ParameterSpec("camera_info_tolerance", 0.05, "Seconds: a camera_info whose stamp differs from the image's "
                   "by at most this much is used when none has the exact stamp.", min_value=0.0, max_value=10.0),
-    ParameterSpec("scale_mode", "none", "How metric scale is obtained: none (relative outputs only) or fixed "
-                  "(use scale and shift).", choices=SCALE_MODES),
+    )),
+    ("Scale recovery (live)", (
+    ParameterSpec("scale_mode", "none", "How metric scale is obtained: none (relative outputs only), fixed (scale "
+                  "and shift), sparse_depth (a depth image topic), pointcloud (a LiDAR topic) or ground_plane "
+                  "(the camera height over a flat floor).", choices=SCALE_MODES),
     ParameterSpec("scale", 1.0, "Fixed mode: s in sqrt-disparity space, depth = 1 / max((s*p + t)^2, eps).",
                   min_value=0.0),
     ParameterSpec("shift", 0.0, "Fixed mode: t in sqrt-disparity space (1/sqrt(m))."),
+    ParameterSpec("metric_source_tolerance", 0.1, "Seconds: the sparse depth image or LiDAR scan nearest to the "
+                  "image stamp is used if it is at most this far away.", min_value=0.0, max_value=10.0),
+    ParameterSpec("sparse_depth_to_camera", [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0], "sparse_depth mode: "
+                  "[x, y, z, qx, qy, qz, qw] from the sparse depth optical frame to the camera optical frame "
+                  "(identity: already registered to the colour image)."),
+    ParameterSpec("lidar_to_camera", [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0], "pointcloud mode: [x, y, z, qx, qy, "
+                  "qz, qw] from the LiDAR frame to the camera optical frame (X_cam = R X_lidar + t)."),
+    ParameterSpec("camera_height", 1.0, "ground_plane mode: height of the camera's optical centre above the "
+                  "floor, meters.", min_value=0.01, max_value=100.0),
+    ParameterSpec("camera_pitch", 0.0, "ground_plane mode: radians the camera looks down (negative: up).",
+                  min_value=-1.5, max_value=1.5),
+    ParameterSpec("camera_roll", 0.0, "ground_plane mode: radians of roll about the optical axis, clockwise as "
+                  "seen from behind the camera.", min_value=-1.5, max_value=1.5),
+    ParameterSpec("ground_region", [0.0, 0.6, 1.0, 1.0], "ground_plane mode: [x0, y0, x1, y1], fractions of the "
+                  "image width and height, where floor is expected (default: the lower 40 %)."),
+    ParameterSpec("scale_min_pairs", 50, "Fewer valid depth/prediction pairs: the frame's fit is rejected.",
+                  min_value=2, max_value=1000000),
+    ParameterSpec("scale_min_p_spread", 0.05, "The pairs' predictions must span at least this much (5th-95th "
+                  "percentile of p), else the fit is rejected (everything at one depth).", min_value=0.0,
+                  max_value=1.0),
+    ParameterSpec("scale_inlier_threshold", 0.05, "Relative sqrt-disparity residual under which a pair is an "
+                  "inlier (0.05 is about 10 % in depth).", min_value=0.001, max_value=1.0),
+    ParameterSpec("scale_min_inlier_ratio", 0.3, "Fits with fewer inliers than this fraction are rejected.",
+                  min_value=0.0, max_value=1.0),
+    ParameterSpec("scale_time_constant", 0.5, "Seconds of exponential smoothing of (s, t) over frames "
+                  "(0 = use each frame's fit as is).", min_value=0.0, max_value=60.0),
+    ParameterSpec("scale_jump_threshold", 0.25, "A new fit whose depths differ from the smoothed one by more "
+                  "than this fraction for 3 frames in a row replaces it (no slow drift after a real change).",
+                  min_value=0.01, max_value=10.0),
+    ParameterSpec("scale_hold_s", 1.0, "Seconds the last good fit is reused when fits fail; after that metric "
+                  "depth and points stop (relative outputs continue).", min_value=0.0, max_value=3600.0),
+    )),
+    ("Depth image and point cloud (live)", (
     ParameterSpec("min_range", 0.1, "Meters; closer depth is published as -Inf (REP 117) and gives no point.",
                   min_value=0.0),
     ParameterSpec("max_range", 100.0, "Meters; farther depth is published as +Inf (REP 117) and gives no point.",
                   min_value=0.0),
     ParameterSpec("output_scale", 1.0, "Size of every output relative to the input image (camera_info is "
                   "rescaled to match); < 1 saves bandwidth.", min_value=0.05, max_value=1.0),
+    ParameterSpec("sky_threshold", 0.0, "Pixels with p below this (far/sky) are +Inf in depth and give no point "
+                  "(0 = off).", min_value=0.0, max_value=1.0),
+    ParameterSpec("flying_pixel_threshold", 0.0, "A pixel whose depth differs from a 4-neighbour's by more than "
+                  "this fraction of its depth is NaN in depth and points (0 = off; 0.05-0.1 removes edge "
+                  "streaks).", min_value=0.0, max_value=10.0),
     ParameterSpec("cloud_stride", 1, "Keep every n-th pixel in both directions in 'points'.", min_value=1,
                   max_value=32),
     ParameterSpec("cloud_color", True, "Add the packed 'rgb' field (from the input image) to 'points'."),
     ParameterSpec("colormap", "turbo", "Matplotlib colormap of depth/colored (drawn from the relative map: "
                   "high values = near)."),
+    )),
 )
+PARAMETERS: tuple[ParameterSpec, ...] = tuple(spec for _, specs in GROUPS for spec in specs)
 PARAMETERS_BY_NAME = {spec.name: spec for spec in PARAMETERS}
 
 
 def defaults() -> dict[str, Any]:
-    return {spec.name: spec.default for spec in PARAMETERS}
+    return {spec.name: list(spec.default) if spec.type is list else spec.default for spec in PARAMETERS}
 
 
 def check_values(values: dict[str, Any]) -> list[str]:
@@ -146,4 +199,52 @@ def load_params_file(path: str | Path, node_name: str = "depthmaster") -> dict[s
     problems = check_values(values)
     if problems:
         raise ValueError(f"{path}: " + "; ".join(problems))
-    return {**defaults(), **{k: float(v) if PARAMETERS_BY_NAME[k].type is float else v for k, v in values.items()}}
+    return {**defaults(), **{k: normalize(k, v) for k, v in values.items()}}
+
+
+def normalize(name: str, value: Any) -> Any:
+    """A parameter value in its canonical Python type (ints given for floats, arrays from rclpy, as lists)."""
+    kind = PARAMETERS_BY_NAME[name].type
+    if kind is float:
+        return float(value)
+    if kind is list:
+        return [float(v) for v in value]
+    return value
+
+
+def parameters_yaml(node_name: str = "depthmaster") -> str:
+    """config/depthmaster.yaml: every parameter with its default, description and constraints, by group.
+    Regenerate with ``python -m depthmaster_ros.parameters > config/depthmaster.yaml``."""
+    import json
+    import textwrap
+
+    lines = ["# Parameters of the depthmaster node with their defaults: every parameter the node declares.",
+             "# Generated by `python -m depthmaster_ros.parameters`; copy it and edit the values for your robot.",
+             "# Use: depthmaster-node --ros-args --params-file config/depthmaster.yaml",
+             "#      ros2 launch depthmaster_ros depthmaster.launch.py params_file:=<your copy>",
+             f"{node_name}:", "  ros__parameters:"]
+    for title, specs in GROUPS:
+        lines.append(f"    # --- {title}")
+        for spec in specs:
+            extra = []
+            if spec.choices:
+                extra.append("one of " + ", ".join(spec.choices))
+            if spec.min_value is not None and spec.max_value is not None:
+                extra.append(f"range [{spec.min_value}, {spec.max_value}]")
+            elif spec.min_value is not None:
+                extra.append(f">= {spec.min_value}")
+            text = spec.description + (" (" + "; ".join(extra) + ")" if extra else "")
+            lines += [f"    # {line}" for line in textwrap.wrap(text, 110)]
+            value = spec.default
+            if isinstance(value, bool):
+                rendered = "true" if value else "false"
+            elif isinstance(value, (str, list)):
+                rendered = json.dumps(value)
+            else:
+                rendered = repr(value)
+            lines.append(f"    {spec.name}: {rendered}")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(parameters_yaml(), end="")

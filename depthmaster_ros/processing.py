@@ -1,13 +1,15 @@
-"""The one processing path: an RGB frame (+ camera intrinsics) in, every depth product out.
+"""The one processing path: an RGB frame (+ camera intrinsics, + metric hints) in, every depth product out.
 
 Used unchanged by the ROS node, the bag tool and the benchmarks; no ROS imports. Steps for one frame:
 
 1. the model: relative map ``p`` (normalised sqrt-disparity, 1 = near) at the input size;
-2. resize to the output size (``output_scale``), with the intrinsics rescaled to match;
-3. ``colored``: ``p`` through the colormap (RGB);
-4. metric ``depth`` when the scale mode gives a fit and intrinsics are known: ``1 / max((s p + t)^2, eps)``
-   with REP 117 range codes (-Inf closer than ``min_range``, +Inf beyond ``max_range``);
-5. ``points``: the organised cloud of that depth (depth_image_proc math), ``cloud_stride``, optional colour.
+2. the scale: per ``scale_mode`` (none, fixed, sparse_depth, pointcloud, ground_plane; see
+   ``geometry/scale_recovery.py``), fitted at the input size and smoothed/held over time;
+3. resize to the output size (``output_scale``), with the intrinsics rescaled to match;
+4. ``colored``: ``p`` through the colormap (RGB);
+5. metric ``depth``: ``1 / max((s p + t)^2, eps)`` with REP 117 codes: +Inf for sky (``p < sky_threshold``) and
+   beyond ``max_range``, -Inf closer than ``min_range``, NaN for flying pixels;
+6. ``points``: the organised cloud of that depth (depth_image_proc math), ``cloud_stride``, optional colour.
 
 Only the requested outputs are computed. When an output cannot be made (no intrinsics, no scale), ``notes`` says
 why, so the node can report it on /diagnostics.
@@ -22,17 +24,29 @@ import cv2
 import numpy as np
 
 from .colormap import colorize
-from .geometry.depth_conversion import apply_range_limits, sqrt_disparity_to_depth
+from .geometry.depth_conversion import apply_range_limits, flying_pixels, sqrt_disparity_to_depth
 from .geometry.intrinsics import CameraIntrinsics
 from .geometry.pointcloud import depth_to_points
-from .geometry.scale_recovery import ScaleFit, fixed_scale
+from .geometry.scale_recovery import (
+    FitOutcome,
+    FitSettings,
+    ScaleFit,
+    ScaleTracker,
+    fixed_scale,
+    pairs_from_ground_plane,
+    pairs_from_points,
+    pairs_from_sparse_depth,
+    robust_fit,
+    transform_points,
+)
 from .parameters import PARAMETERS_BY_NAME, check_values
 
-OUTPUTS = frozenset({"relative", "colored", "depth", "points"})
+OUTPUTS = frozenset({"relative", "colored", "depth", "points", "scale"})
 
 
 def _default(name: str):
-    return field(default=PARAMETERS_BY_NAME[name].default)
+    default = PARAMETERS_BY_NAME[name].default
+    return field(default=tuple(default) if isinstance(default, list) else default)
 
 
 @dataclass(frozen=True)
@@ -43,14 +57,32 @@ class ProcessingConfig:
     scale_mode: str = _default("scale_mode")
     scale: float = _default("scale")
     shift: float = _default("shift")
+    sparse_depth_to_camera: tuple = _default("sparse_depth_to_camera")
+    lidar_to_camera: tuple = _default("lidar_to_camera")
+    camera_height: float = _default("camera_height")
+    camera_pitch: float = _default("camera_pitch")
+    camera_roll: float = _default("camera_roll")
+    ground_region: tuple = _default("ground_region")
+    scale_min_pairs: int = _default("scale_min_pairs")
+    scale_min_p_spread: float = _default("scale_min_p_spread")
+    scale_inlier_threshold: float = _default("scale_inlier_threshold")
+    scale_min_inlier_ratio: float = _default("scale_min_inlier_ratio")
+    scale_time_constant: float = _default("scale_time_constant")
+    scale_jump_threshold: float = _default("scale_jump_threshold")
+    scale_hold_s: float = _default("scale_hold_s")
     min_range: float = _default("min_range")
     max_range: float = _default("max_range")
+    sky_threshold: float = _default("sky_threshold")
+    flying_pixel_threshold: float = _default("flying_pixel_threshold")
     output_scale: float = _default("output_scale")
     cloud_stride: int = _default("cloud_stride")
     cloud_color: bool = _default("cloud_color")
     colormap: str = _default("colormap")
 
     def __post_init__(self):
+        for f in fields(self):  # lists (ROS arrays, YAML) are stored as tuples
+            if isinstance(getattr(self, f.name), list):
+                object.__setattr__(self, f.name, tuple(getattr(self, f.name)))
         problems = check_values({f.name: getattr(self, f.name) for f in fields(self)})
         if problems:
             raise ValueError("; ".join(problems))
@@ -63,6 +95,21 @@ class ProcessingConfig:
     def updated(self, **changes: Any) -> "ProcessingConfig":
         return replace(self, **changes)
 
+    @property
+    def fit_settings(self) -> FitSettings:
+        return FitSettings(min_pairs=self.scale_min_pairs, min_p_spread=self.scale_min_p_spread,
+                           inlier_threshold=self.scale_inlier_threshold, min_inlier_ratio=self.scale_min_inlier_ratio)
+
+
+@dataclass
+class MetricHints:
+    """Metric measurements that come with a frame (for the sparse_depth and pointcloud modes)."""
+
+    sparse_depth: np.ndarray | None = None  # H' x W' meters; 0, NaN, Inf = no measurement
+    sparse_camera: CameraIntrinsics | None = None  # its intrinsics (needed unless registered to the image)
+    lidar_points: np.ndarray | None = None  # N x 3 in the LiDAR frame, meters
+    note: str = ""  # why the measurement this mode needs is missing, if it is
+
 
 @dataclass
 class DepthProducts:
@@ -74,6 +121,7 @@ class DepthProducts:
     depth: np.ndarray | None = None  # float32 H x W meters, REP 117 codes
     points: np.ndarray | None = None  # structured (x, y, z[, rgb]) organised cloud
     scale: ScaleFit | None = None
+    scale_status: str = ""
     notes: list[str] = field(default_factory=list)
 
 
@@ -88,23 +136,70 @@ def resize_to(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
 
 
+def measured_pairs(relative: np.ndarray, camera: CameraIntrinsics | None, hints: MetricHints | None,
+                   config: ProcessingConfig) -> tuple[np.ndarray | None, np.ndarray | None, str]:
+    """The (prediction, metric depth) pairs the scale is fitted to, or None, None and the reason."""
+    mode = config.scale_mode
+    if camera is None:
+        return None, None, "no camera info for this frame"
+    hints = hints or MetricHints()
+    try:
+        if mode == "sparse_depth":
+            if hints.sparse_depth is None:
+                return None, None, hints.note or "no sparse depth image for this frame"
+            p, d = pairs_from_sparse_depth(relative, camera, hints.sparse_depth, hints.sparse_camera,
+                                           config.sparse_depth_to_camera)
+        elif mode == "pointcloud":
+            if hints.lidar_points is None:
+                return None, None, hints.note or "no LiDAR scan for this frame"
+            points = transform_points(np.asarray(hints.lidar_points, dtype=np.float64), config.lidar_to_camera)
+            p, d = pairs_from_points(relative, camera, points)
+            if not len(d):
+                return None, None, (f"none of the {len(points)} LiDAR points projects into the image (behind the "
+                                    "camera or outside it: check lidar_to_camera)")
+        elif mode == "ground_plane":
+            p, d = pairs_from_ground_plane(relative, camera, config.camera_height, config.camera_pitch,
+                                           config.camera_roll, config.ground_region)
+        else:
+            raise ValueError(f"scale mode {mode!r} takes no measurements")
+    except ValueError as exc:
+        return None, None, str(exc)
+    return p, d, ""
+
+
 class DepthProcessor:
     """Runs the model and turns its output into depth products. ``config`` may be replaced at any time (the
-    node does so on parameter changes); each frame uses the config it started with."""
+    node does so on parameter changes); each frame uses the config it started with. Frames of one stream must
+    come in time order (the scale is smoothed over time)."""
 
     def __init__(self, pipeline, config: ProcessingConfig | None = None):
         self.pipeline = pipeline
         self.config = config or ProcessingConfig()
+        self.tracker = ScaleTracker()
+        self._tracker_mode = None
 
     # The model on a batch of same-size frames (several cameras, or the bag tool's batches).
     def infer(self, images: Sequence[np.ndarray], config: ProcessingConfig | None = None) -> list[np.ndarray]:
         config = config or self.config
         return self.pipeline(list(images), processing_res=config.processing_res, batch_size=max(1, len(images)))
 
-    def scale_fit(self, config: ProcessingConfig) -> ScaleFit | None:
-        if config.scale_mode == "fixed":
-            return fixed_scale(config.scale, config.shift)
-        return None
+    def estimate_scale(self, relative: np.ndarray, camera: CameraIntrinsics | None, hints: MetricHints | None,
+                       config: ProcessingConfig, stamp: float) -> tuple[ScaleFit | None, str]:
+        """The (s, t) to use for this frame (full-size relative map and intrinsics) and a status line."""
+        mode = config.scale_mode
+        if mode == "none":
+            return None, "scale_mode none: relative outputs only"
+        if mode == "fixed":
+            return fixed_scale(config.scale, config.shift), "fixed"
+        if self._tracker_mode != mode:
+            self.tracker.reset()
+            self._tracker_mode = mode
+        self.tracker.time_constant = config.scale_time_constant
+        self.tracker.hold_s = config.scale_hold_s
+        self.tracker.jump_threshold = config.scale_jump_threshold
+        p, d, reason = measured_pairs(relative, camera, hints, config)
+        outcome = FitOutcome(None, reason) if p is None else robust_fit(p, d, mode, config.fit_settings, stamp=stamp)
+        return self.tracker.update(outcome, stamp)
 
     def postprocess(
         self,
@@ -113,6 +208,8 @@ class DepthProcessor:
         camera: CameraIntrinsics | None,
         outputs: Iterable[str] = OUTPUTS,
         config: ProcessingConfig | None = None,
+        hints: MetricHints | None = None,
+        stamp: float = 0.0,
     ) -> DepthProducts:
         config = config or self.config
         outputs = frozenset(outputs)
@@ -130,17 +227,24 @@ class DepthProcessor:
         )
         if "colored" in outputs:
             products.colored = colorize(products.relative, config.colormap)
-        if not outputs & {"depth", "points"}:
+        if not outputs & {"depth", "points", "scale"}:
             return products
-        products.scale = self.scale_fit(config)
+        products.scale, products.scale_status = self.estimate_scale(relative, camera, hints, config, stamp)
         if products.scale is None:
-            products.notes.append(f"no metric scale (scale_mode '{config.scale_mode}')")
+            products.notes.append(products.scale_status)
             return products
         if products.camera is None:
             products.notes.append("no camera info for this frame: metric depth and points wait for it")
             return products
+        if not outputs & {"depth", "points"}:
+            return products
         depth = sqrt_disparity_to_depth(products.relative, products.scale.scale, products.scale.shift)
-        products.depth = apply_range_limits(depth, config.min_range, config.max_range)
+        if config.sky_threshold > 0:
+            depth[products.relative < config.sky_threshold] = np.inf
+        depth = apply_range_limits(depth, config.min_range, config.max_range)
+        if config.flying_pixel_threshold > 0:
+            depth[flying_pixels(depth, config.flying_pixel_threshold)] = np.nan
+        products.depth = depth
         if "points" in outputs:
             colour = resize_to(rgb, size) if config.cloud_color else None
             products.points = depth_to_points(products.depth, products.camera, config.cloud_stride, colour)
@@ -152,8 +256,10 @@ class DepthProcessor:
         camera: CameraIntrinsics | None = None,
         outputs: Iterable[str] = OUTPUTS,
         config: ProcessingConfig | None = None,
+        hints: MetricHints | None = None,
+        stamp: float = 0.0,
     ) -> DepthProducts:
-        """One frame end to end (``rgb``: H x W x 3 uint8)."""
+        """One frame end to end (``rgb``: H x W x 3 uint8; ``stamp`` in seconds, for the scale's smoothing)."""
         config = config or self.config
         relative = self.infer([rgb], config)[0]
-        return self.postprocess(rgb, relative, camera, outputs, config)
+        return self.postprocess(rgb, relative, camera, outputs, config, hints, stamp)

@@ -57,9 +57,31 @@ def camera_pose(t: float) -> tuple[np.ndarray, np.ndarray]:
     return rotation, position
 
 
-def render(camera: PinholeCamera = PinholeCamera(), t: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """Render the scene: (``H x W x 3`` uint8 RGB, ``H x W`` float32 depth in meters, +Inf for sky)."""
+def pitch_rotation(pitch: float) -> np.ndarray:
+    """Rotation (camera -> level camera) of a camera looking down by ``pitch`` radians (about its x axis)."""
+    c, s = np.cos(pitch), np.sin(pitch)
+    return np.array([[1.0, 0.0, 0.0], [0.0, c, s], [0.0, -s, c]])
+
+
+def render(
+    camera: PinholeCamera = PinholeCamera(),
+    t: float = 0.0,
+    pitch: float = 0.0,
+    offset: tuple[np.ndarray, np.ndarray] | None = None,
+    spheres=SPHERES,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Render the scene: (``H x W x 3`` uint8 RGB, ``H x W`` float32 depth in meters, +Inf for sky).
+
+    ``pitch``: the camera looks down by this many radians. ``offset`` = (R, c): render from a second camera
+    rigidly attached to the first, with ``X_first = R @ X_second + c`` (e.g. a depth sensor beside the colour
+    camera). ``spheres``: (centre, radius, RGB) tuples in the world frame.
+    """
     rotation, origin = camera_pose(t)
+    rotation = rotation @ pitch_rotation(pitch)
+    if offset is not None:
+        offset_rotation, offset_position = (np.asarray(v, dtype=np.float64) for v in offset)
+        origin = origin + rotation @ offset_position
+        rotation = rotation @ offset_rotation
     u, v = np.meshgrid(np.arange(camera.width, dtype=np.float64), np.arange(camera.height, dtype=np.float64))
     # Ray directions with unit z in the camera frame: the ray parameter of a hit is then its optical-axis depth.
     rays_cam = np.stack([(u - camera.cx) / camera.fx, (v - camera.cy) / camera.fy, np.ones_like(u)], axis=-1)
@@ -92,7 +114,7 @@ def render(camera: PinholeCamera = PinholeCamera(), t: float = 0.0) -> tuple[np.
         keep(t_wall, np.where(stripes > 0, [0.8, 0.62, 0.5], [0.7, 0.55, 0.45]), np.array([0.0, 0.0, -1.0]))
         # Spheres.
         a = np.einsum("...i,...i->...", rays, rays)
-        for centre, radius, rgb in SPHERES:
+        for centre, radius, rgb in spheres:
             oc = origin - np.asarray(centre)
             b = 2.0 * rays @ oc
             disc = b * b - 4.0 * a * (oc @ oc - radius * radius)

@@ -34,3 +34,13 @@ def rng():
     import numpy as np
 
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session")
+def ros():
+    """rclpy initialised once for the test process."""
+    import rclpy
+
+    rclpy.init()
+    yield
+    rclpy.try_shutdown()

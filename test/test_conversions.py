@@ -110,3 +110,45 @@ def test_output_messages(rgb):
     assert (cloud.height, cloud.width, cloud.point_step, cloud.row_step, cloud.is_dense) == (2, 3, 12, 36, False)
     assert [(f.name, f.offset) for f in cloud.fields] == [("x", 0), ("y", 4), ("z", 8)]
     assert np.array_equal(cloud_to_points(cloud)["z"], points["z"])
+
+
+def test_sparse_depth_images():
+    from depthmaster_ros.ros.conversions import depth_image_to_meters
+
+    meters = np.array([[1.5, 0.0, np.nan], [np.inf, 2.25, 10.0]], np.float32)
+    out = depth_image_to_meters(image_msg(meters, "32FC1"))
+    assert np.array_equal(np.isnan(out), [[False, True, True], [True, False, False]])
+    assert out[0, 0] == 1.5 and out[1, 2] == 10.0
+    millimeters = np.array([[1500, 0, 65535]], np.uint16)
+    out = depth_image_to_meters(image_msg(millimeters, "16UC1", pad=2, bigendian=True))
+    assert out[0, 0] == 1.5 and np.isnan(out[0, 1]) and np.isclose(out[0, 2], 65.535)
+    with pytest.raises(InputError, match="expected 32FC1 .meters. or 16UC1"):
+        depth_image_to_meters(image_msg(millimeters.astype(np.uint8), "mono8"))
+
+
+def test_lidar_clouds_of_any_layout():
+    from sensor_msgs.msg import PointCloud2, PointField
+
+    from depthmaster_ros.ros.conversions import cloud_to_xyz
+
+    # Velodyne-like: x, y, z float32, intensity, ring, 22-byte points; one NaN point.
+    dtype = np.dtype({"names": ["x", "y", "z", "intensity", "ring"], "formats": ["<f4", "<f4", "<f4", "<f4", "<u2"],
+                      "offsets": [0, 4, 8, 12, 20], "itemsize": 22})
+    points = np.zeros(3, dtype)
+    points["x"], points["y"], points["z"] = [1, 2, np.nan], [3, 4, 5], [6, 7, 8]
+    fields = [PointField(name=n, offset=o, datatype=PointField.FLOAT32, count=1) for n, o in
+              (("x", 0), ("y", 4), ("z", 8), ("intensity", 12))]
+    msg = PointCloud2(height=1, width=3, fields=fields, point_step=22, row_step=66, data=points.tobytes())
+    assert np.array_equal(cloud_to_xyz(msg), [[1, 3, 6], [2, 4, 7]])
+    msg.fields = fields[1:]
+    with pytest.raises(InputError, match="no x field"):
+        cloud_to_xyz(msg)
+
+
+def test_scale_message_layout():
+    from depthmaster_ros.geometry.scale_recovery import ScaleFit
+    from depthmaster_ros.ros.conversions import SCALE_LAYOUT, scale_to_msg
+
+    msg = scale_to_msg(ScaleFit(0.5, 0.1, "sparse_depth", 0.8, 0.01, 500, age=0.2), 1_500_000_000)
+    assert msg.layout.dim[0].label == ",".join(SCALE_LAYOUT) == "stamp,scale,shift,inlier_ratio,residual_rms,pairs,age"
+    assert list(msg.data) == [1.5, 0.5, 0.1, 0.8, 0.01, 500.0, 0.2]

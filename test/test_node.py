@@ -4,7 +4,6 @@ import time
 
 import numpy as np
 import pytest
-import rclpy
 from lifecycle_msgs.msg import Transition
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
@@ -16,13 +15,6 @@ from depthmaster_ros.ros.conversions import cloud_to_points, intrinsics_to_camer
 from node_process import NodeProcess, image_array, lifecycle, now_ns, sample_frame
 
 SCALE, SHIFT, MIN_RANGE, MAX_RANGE = 0.6, 0.15, 3.0, 10.0
-
-
-@pytest.fixture(scope="module")
-def ros():
-    rclpy.init()
-    yield
-    rclpy.shutdown()
 
 
 def start_node(tmp_path_factory, namespace, **params):
@@ -64,8 +56,8 @@ def request(client, rgb, camera, topics=("depth/relative",), timeout=30.0, **pub
 
         if client.spin_until(answered, 3.0):
             client.spin_until(lambda: False, 0.3)  # let the other outputs of this frame arrive
-            return stamp, {t: m for t, ms in client.received.items() if t != "/diagnostics" for m in ms
-                           if stamp_to_ns(m.header.stamp) == stamp}
+            return stamp, {t: m for t, ms in client.received.items() for m in ms
+                           if hasattr(m, "header") and stamp_to_ns(m.header.stamp) == stamp}
     raise AssertionError(f"no answer on {topics} within {timeout} s")
 
 
@@ -313,3 +305,29 @@ def test_compressed_input_and_corrupt_jpeg(ros, tiny_checkpoint, tmp_path_factor
     finally:
         client.destroy_node()
         assert process.stop() == 0, process.log()
+
+
+def test_sparse_depth_mode_across_processes(client):
+    """The real node process fits the scale to a sparse depth topic (values built from the model's own relative
+    map with s = 0.5, t = 0.1, so the right answer is known)."""
+    rgb, camera = sample_frame(64, 48)
+    _, msgs = request(client, rgb, camera, ("depth/relative",))
+    relative = image_array(msgs["depth/relative"]).astype(np.float64)
+    truth = 1.0 / (0.5 * relative + 0.1) ** 2
+    measured = np.random.default_rng(5).random(truth.shape) < 0.2
+    assert client.set_node_parameters(scale_mode="sparse_depth", min_range=0.1, max_range=1000.0) == [(True, "")] * 3
+    try:
+        stamp = now_ns(client)
+        client.publish_sparse_depth(np.where(measured, truth, np.nan), camera, stamp)
+        client.spin_until(lambda: False, 0.3)
+        client.publish_frame(rgb, camera, stamp)
+        assert client.spin_until(lambda: any(stamp_to_ns(m.header.stamp) == stamp for m in client.received["depth"]),
+                                 30.0)
+        depth = next(image_array(m) for m in client.received["depth"] if stamp_to_ns(m.header.stamp) == stamp)
+        assert np.allclose(depth, truth, rtol=1e-3)
+        client.spin_until(lambda: any(abs(m.data[0] - stamp / 1e9) < 1e-6 for m in client.received["depth/scale"]),
+                          5.0)
+        scale = next(m.data for m in client.received["depth/scale"] if abs(m.data[0] - stamp / 1e9) < 1e-6)
+        assert abs(scale[1] - 0.5) < 1e-3 and abs(scale[2] - 0.1) < 1e-3 and scale[5] == measured.sum()
+    finally:
+        client.set_node_parameters(scale_mode="fixed", min_range=MIN_RANGE, max_range=MAX_RANGE)

@@ -27,3 +27,17 @@ def apply_range_limits(depth: np.ndarray, min_range: float, max_range: float) ->
         depth[depth < min_range] = -np.inf
         depth[depth > max_range] = np.inf
     return depth
+
+
+def flying_pixels(depth: np.ndarray, threshold: float) -> np.ndarray:
+    """Mask of pixels whose depth differs from a finite 4-neighbour's by more than ``threshold`` x their own
+    depth: the streaks between a foreground edge and the background in back-projected depth."""
+    finite = np.isfinite(depth)
+    d = np.where(finite, depth, np.nan).astype(np.float32)
+    padded = np.pad(d, 1, constant_values=np.nan)
+    worst = np.zeros(depth.shape, dtype=np.float32)
+    with np.errstate(invalid="ignore"):
+        for neighbour in (padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:]):
+            jump = np.abs(d - neighbour)
+            worst = np.fmax(worst, jump)  # NaN neighbours (invalid, out of image) are ignored
+        return finite & (worst > threshold * d)

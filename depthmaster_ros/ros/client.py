@@ -16,13 +16,14 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
-from std_msgs.msg import Header
+from std_msgs.msg import Float64MultiArray, Header
 
 from ..geometry.intrinsics import CameraIntrinsics
-from .conversions import array_to_image, intrinsics_to_camera_info
+from ..geometry.pointcloud import XYZ_DTYPE
+from .conversions import array_to_image, intrinsics_to_camera_info, points_to_cloud
 
 OUTPUTS = {"depth": Image, "depth/camera_info": CameraInfo, "depth/relative": Image, "depth/colored": Image,
-           "points": PointCloud2}
+           "points": PointCloud2, "depth/scale": Float64MultiArray}
 
 
 def make_header(stamp_ns: int, frame_id: str) -> Header:
@@ -40,6 +41,9 @@ class DepthMasterClient(Node):
         self.image_pub = self.create_publisher(Image, "image", reliable)
         self.compressed_pub = self.create_publisher(CompressedImage, "image/compressed", reliable)
         self.info_pub = self.create_publisher(CameraInfo, "camera_info", reliable)
+        self.sparse_pub = self.create_publisher(Image, "sparse_depth", reliable)
+        self.sparse_info_pub = self.create_publisher(CameraInfo, "sparse_depth/camera_info", reliable)
+        self.lidar_pub = self.create_publisher(PointCloud2, "lidar_points", reliable)
         self.received: dict[str, list] = defaultdict(list)
         self.receive_times: dict[str, list[float]] = defaultdict(list)
         self._output_subs = [self._subscribe(topic, OUTPUTS[topic], reliable) for topic in outputs]
@@ -97,6 +101,21 @@ class DepthMasterClient(Node):
             pixels = rgb if encoding == "rgb8" else np.ascontiguousarray(rgb[..., ::-1])
             self.image_pub.publish(array_to_image(pixels, encoding, header))
         return header
+
+    def publish_sparse_depth(self, depth: np.ndarray, camera: CameraIntrinsics | None, stamp_ns: int,
+                             frame_id: str = "depth_optical_frame") -> None:
+        """A metric depth image (float32 meters, NaN = none) as 32FC1, with its CameraInfo unless None."""
+        header = make_header(stamp_ns, frame_id)
+        if camera is not None:
+            self.sparse_info_pub.publish(intrinsics_to_camera_info(camera, header))
+        self.sparse_pub.publish(array_to_image(np.ascontiguousarray(depth, dtype=np.float32), "32FC1", header))
+
+    def publish_lidar(self, points: np.ndarray, stamp_ns: int, frame_id: str = "lidar") -> None:
+        """N x 3 points (meters, LiDAR frame) as an unorganised x, y, z PointCloud2."""
+        cloud = np.zeros(len(points), dtype=XYZ_DTYPE)
+        for index, name in enumerate("xyz"):
+            cloud[name] = points[:, index]
+        self.lidar_pub.publish(points_to_cloud(cloud[None, :], make_header(stamp_ns, frame_id)))
 
     def wait(self, future, timeout: float = 20.0):
         """Spin until ``future`` (a service call) is done; its result."""

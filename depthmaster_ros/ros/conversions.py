@@ -158,3 +158,65 @@ def cloud_to_points(msg) -> np.ndarray:
     dtype = np.dtype({"names": [f.name for f in msg.fields], "formats": ["<f4"] * len(msg.fields),
                       "offsets": [f.offset for f in msg.fields], "itemsize": msg.point_step})
     return np.frombuffer(bytes(msg.data), dtype=dtype).reshape(msg.height, msg.width)
+
+
+def depth_image_to_meters(msg) -> np.ndarray:
+    """REP 118 depth image -> float32 meters with NaN where there is no measurement: 32FC1 (meters; NaN/Inf/0
+    invalid) or 16UC1 (millimeters; 0 invalid)."""
+    kinds = {"32FC1": np.float32, "16UC1": np.uint16}
+    if msg.encoding not in kinds:
+        raise InputError(f"sparse depth encoding '{msg.encoding}' is not supported; expected 32FC1 (meters) or "
+                         "16UC1 (millimeters), REP 118")
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    dtype = np.dtype(kinds[msg.encoding]).newbyteorder(">" if msg.is_bigendian else "<")
+    if height == 0 or width == 0 or step < width * dtype.itemsize or len(msg.data) < step * height:
+        raise InputError(f"sparse depth image {width}x{height} (step {step}) has {len(msg.data)} bytes; expected "
+                         f"a non-empty image with step >= {width * dtype.itemsize} and step x height bytes")
+    rows = np.frombuffer(msg.data, dtype=np.uint8, count=step * height).reshape(height, step)
+    values = np.ascontiguousarray(rows[:, : width * dtype.itemsize]).view(dtype).astype(np.float32)
+    if msg.encoding == "16UC1":
+        values /= 1000.0
+    values[~np.isfinite(values) | (values <= 0)] = np.nan
+    return values
+
+
+def cloud_to_xyz(msg) -> np.ndarray:
+    """sensor_msgs/PointCloud2 with float32 or float64 x, y, z fields (any layout) -> N x 3 float64 of its finite
+    points."""
+    from sensor_msgs.msg import PointField
+
+    kinds = {PointField.FLOAT32: "f4", PointField.FLOAT64: "f8"}
+    fields = {f.name: f for f in msg.fields}
+    missing = [name for name in "xyz" if name not in fields]
+    if missing:
+        raise InputError(f"point cloud has no {', '.join(missing)} field(s); fields: {sorted(fields)}")
+    if any(fields[name].datatype not in kinds for name in "xyz"):
+        raise InputError("point cloud x, y, z fields must be FLOAT32 or FLOAT64")
+    count = int(msg.width) * int(msg.height)
+    if count == 0:
+        return np.zeros((0, 3))
+    if len(msg.data) < count * msg.point_step:
+        raise InputError(f"point cloud has {len(msg.data)} bytes; expected width x height x point_step = "
+                         f"{count * msg.point_step}")
+    order = ">" if msg.is_bigendian else "<"
+    dtype = np.dtype({"names": list("xyz"), "formats": [order + kinds[fields[n].datatype] for n in "xyz"],
+                      "offsets": [fields[n].offset for n in "xyz"], "itemsize": msg.point_step})
+    points = np.frombuffer(msg.data, dtype=dtype, count=count)
+    xyz = np.stack([points[n].astype(np.float64) for n in "xyz"], axis=1)
+    return xyz[np.isfinite(xyz).all(axis=1)]
+
+
+SCALE_LAYOUT = ("stamp", "scale", "shift", "inlier_ratio", "residual_rms", "pairs", "age")
+
+
+def scale_to_msg(fit, stamp_ns: int):
+    """The fit as std_msgs/Float64MultiArray: data = [image stamp (s), scale, shift, inlier_ratio, residual_rms,
+    pairs, age (s)], with that order named in layout.dim[0].label."""
+    from std_msgs.msg import Float64MultiArray, MultiArrayDimension
+
+    msg = Float64MultiArray()
+    msg.layout.dim = [MultiArrayDimension(label=",".join(SCALE_LAYOUT), size=len(SCALE_LAYOUT),
+                                          stride=len(SCALE_LAYOUT))]
+    msg.data = [stamp_ns / 1e9, fit.scale, fit.shift, fit.inlier_ratio, fit.residual_rms, float(fit.pairs),
+                fit.age]
+    return msg

@@ -19,10 +19,12 @@ class FrameStats:
         self._received: deque[float] = deque()
         self._published: deque[float] = deque()
         self._latencies: deque[tuple[float, float]] = deque()
-        self.counts = {"received": 0, "processed": 0, "rejected": 0, "camera_info_rejected": 0, "errors": 0}
+        self.counts = {"received": 0, "processed": 0, "rejected": 0, "camera_info_rejected": 0,
+                       "metric_source_rejected": 0, "errors": 0}
         self.last_rejection = ""
         self.last_camera_info_rejection = ""
         self.last_error = ""
+        self.last_source_rejection = ""
         self._last_problem_time = -float("inf")
 
     def _trim(self, now: float) -> None:
@@ -56,6 +58,13 @@ class FrameStats:
             self.last_camera_info_rejection = reason
             self._last_problem_time = time.monotonic()
 
+    def source_rejected(self, reason: str) -> None:
+        """A sparse depth image or LiDAR scan that could not be used."""
+        with self._lock:
+            self.counts["metric_source_rejected"] += 1
+            self.last_source_rejection = reason
+            self._last_problem_time = time.monotonic()
+
     def error(self, reason: str) -> None:
         with self._lock:
             self.counts["errors"] += 1
@@ -77,6 +86,7 @@ class FrameStats:
                 "last_rejection": self.last_rejection,
                 "last_camera_info_rejection": self.last_camera_info_rejection,
                 "last_error": self.last_error,
+                "last_metric_source_rejection": self.last_source_rejection,
                 "recent_problem": now - self._last_problem_time <= self.window,
             }
 

@@ -25,26 +25,31 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from std_msgs.msg import Float64MultiArray
 
-from ..parameters import PARAMETERS, PARAMETERS_BY_NAME, check_values
-from ..processing import DepthProcessor, ProcessingConfig
-from .camera_info_cache import CameraInfoCache
+from ..parameters import PARAMETERS, PARAMETERS_BY_NAME, check_values, normalize
+from ..processing import DepthProcessor, MetricHints, ProcessingConfig
 from .conversions import (
     InputError,
     array_to_image,
     camera_info_to_intrinsics,
+    cloud_to_xyz,
     compressed_to_rgb,
+    depth_image_to_meters,
     image_to_rgb,
     intrinsics_to_camera_info,
     points_to_cloud,
+    scale_to_msg,
     stamp_to_ns,
 )
+from .stamp_cache import StampCache
 from .diagnostics import FrameStats, diagnostic_array
 from .latest_frame import LatestFrameSlot
 
 NODE_NAME = "depthmaster"
 _PARAMETER_TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
-                    float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}
+                    float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING,
+                    list: ParameterType.PARAMETER_DOUBLE_ARRAY}
 # output topic -> (message type, what it needs computed)
 OUTPUT_TOPICS = {
     "depth": (Image, "depth"),
@@ -52,6 +57,7 @@ OUTPUT_TOPICS = {
     "depth/relative": (Image, "relative"),
     "depth/colored": (Image, "colored"),
     "points": (PointCloud2, "points"),
+    "depth/scale": (Float64MultiArray, "scale"),
 }
 
 
@@ -92,7 +98,12 @@ class DepthMasterNode(LifecycleNode):
         self._output_pubs: dict[str, Any] = {}
         self._input_subs: list[Any] = []
         self._slot = LatestFrameSlot()
-        self._camera_infos = CameraInfoCache()
+        self._camera_infos = StampCache("camera_info", "camera_info_tolerance")
+        self._sparse_depths = StampCache("sparse depth image", "metric_source_tolerance")
+        self._sparse_infos = StampCache("sparse_depth/camera_info", "metric_source_tolerance")
+        self._lidar_scans = StampCache("LiDAR scan", "metric_source_tolerance")
+        self._scale_status = ""
+        self._last_fit = None
         self._stats = FrameStats()
         self._worker: threading.Thread | None = None
         self._stop = threading.Event()
@@ -105,10 +116,11 @@ class DepthMasterNode(LifecycleNode):
 
     # ------------------------------------------------------------------ parameters
     def _values(self) -> dict[str, Any]:
-        return {spec.name: self.get_parameter(spec.name).value for spec in PARAMETERS}
+        return {spec.name: normalize(spec.name, self.get_parameter(spec.name).value) for spec in PARAMETERS}
 
     def _validate_parameters(self, parameters) -> SetParametersResult:
-        changes = {p.name: p.value for p in parameters if p.name in PARAMETERS_BY_NAME}
+        changes = {p.name: normalize(p.name, p.value) if PARAMETERS_BY_NAME[p.name].type is list else p.value
+                   for p in parameters if p.name in PARAMETERS_BY_NAME}
         problems = check_values({**self._values(), **changes}) if changes else []
         return SetParametersResult(successful=not problems, reason="; ".join(problems))
 
@@ -151,6 +163,12 @@ class DepthMasterNode(LifecycleNode):
         else:
             self._input_subs.append(self.create_subscription(Image, "image", lambda m: self._on_image(m, False), qos))
         self._input_subs.append(self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos))
+        # Metric sources: always subscribed (cheap when silent), so scale_mode can switch live.
+        self._input_subs += [
+            self.create_subscription(Image, "sparse_depth", lambda m: self._store(self._sparse_depths, m), qos),
+            self.create_subscription(CameraInfo, "sparse_depth/camera_info", self._on_sparse_camera_info, qos),
+            self.create_subscription(PointCloud2, "lidar_points", lambda m: self._store(self._lidar_scans, m), qos),
+        ]
         self._stop.clear()
         self._worker = threading.Thread(target=self._run_worker, name="depthmaster-inference", daemon=True)
         self._worker.start()
@@ -178,7 +196,8 @@ class DepthMasterNode(LifecycleNode):
             self._worker.join()
             self._worker = None
         self._slot.clear()
-        self._camera_infos.clear()
+        for cache in (self._camera_infos, self._sparse_depths, self._sparse_infos, self._lidar_scans):
+            cache.clear()
 
     def _release(self) -> None:
         for publisher in self._output_pubs.values():
@@ -219,14 +238,40 @@ class DepthMasterNode(LifecycleNode):
         if not self._idle:
             self._slot.put(Frame(msg, compressed))
 
-    def _on_camera_info(self, msg: CameraInfo) -> None:
+    def _on_camera_info(self, msg: CameraInfo, cache: StampCache | None = None) -> None:
         try:
             camera = camera_info_to_intrinsics(msg)
         except InputError as exc:
             self._stats.camera_info_rejected(str(exc))
             self.get_logger().warning(str(exc), throttle_duration_sec=5.0)
             return
-        self._camera_infos.add(stamp_to_ns(msg.header.stamp), camera)
+        (cache or self._camera_infos).add(stamp_to_ns(msg.header.stamp), camera)
+
+    def _on_sparse_camera_info(self, msg: CameraInfo) -> None:
+        self._on_camera_info(msg, self._sparse_infos)
+
+    @staticmethod
+    def _store(cache: StampCache, msg) -> None:
+        cache.add(stamp_to_ns(msg.header.stamp), msg)
+
+    def _metric_hints(self, mode: str, stamp_ns: int) -> MetricHints:
+        """The sparse depth image or LiDAR scan paired with this frame, decoded (bad ones are reported)."""
+        tolerance_ns = int(self.get_parameter("metric_source_tolerance").value * 1e9)
+        cache = {"sparse_depth": self._sparse_depths, "pointcloud": self._lidar_scans}.get(mode)
+        if cache is None:
+            return MetricHints()
+        msg, note = cache.lookup(stamp_ns, tolerance_ns)
+        if msg is None:
+            return MetricHints(note=note)
+        try:
+            if mode == "pointcloud":
+                return MetricHints(lidar_points=cloud_to_xyz(msg))
+            sparse_stamp = stamp_to_ns(msg.header.stamp)
+            return MetricHints(sparse_depth=depth_image_to_meters(msg),
+                               sparse_camera=self._sparse_infos.lookup(sparse_stamp, tolerance_ns)[0])
+        except InputError as exc:
+            self._stats.source_rejected(str(exc))
+            return MetricHints(note=str(exc))
 
     # ------------------------------------------------------------------ inference thread
     def _run_worker(self) -> None:
@@ -262,7 +307,10 @@ class DepthMasterNode(LifecycleNode):
             self._stats.camera_info_rejected(reason)
             camera, camera_note = None, reason
 
-        products = self._processor.process(rgb, camera, outputs, config)
+        products = self._processor.process(rgb, camera, outputs, config, self._metric_hints(config.scale_mode, stamp_ns),
+                                           stamp_ns / 1e9)
+        if products.scale_status:
+            self._scale_status, self._last_fit = products.scale_status, products.scale
         notes = products.notes
         if camera is None and camera_note and outputs & {"depth", "points"}:
             notes = [camera_note] + [n for n in notes if "camera info" not in n]
@@ -279,6 +327,8 @@ class DepthMasterNode(LifecycleNode):
             publishers["depth/colored"].publish(array_to_image(products.colored[..., ::-1], "bgr8", header))
         if products.points is not None:
             publishers["points"].publish(points_to_cloud(products.points, header))
+        if products.scale is not None and "depth/scale" in topics:
+            publishers["depth/scale"].publish(scale_to_msg(products.scale, stamp_ns))
         self._stats.published((self.get_clock().now().nanoseconds - stamp_ns) / 1e9)
 
     # ------------------------------------------------------------------ diagnostics
@@ -298,7 +348,11 @@ class DepthMasterNode(LifecycleNode):
                 values["gpu_memory_allocated_mb"] = torch.cuda.memory_allocated(pipeline.device) / 2**20
                 values["gpu_memory_reserved_mb"] = torch.cuda.memory_reserved(pipeline.device) / 2**20
         values.update(processing_res=config.processing_res, scale_mode=config.scale_mode,
-                      scale=config.scale, shift=config.shift, metric_state=self._metric_note or "ok")
+                      scale_state=self._scale_status or "-", metric_state=self._metric_note or "ok")
+        fit = self._last_fit
+        if fit is not None:
+            values.update(scale=fit.scale, shift=fit.shift, scale_inlier_ratio=fit.inlier_ratio,
+                          scale_residual_rms=fit.residual_rms, scale_pairs=fit.pairs, scale_age_s=fit.age)
         values.update(stats)
 
         if self._problem:

@@ -1,8 +1,8 @@
-from depthmaster_ros.ros.camera_info_cache import CameraInfoCache
+from depthmaster_ros.ros.stamp_cache import StampCache
 
 
 def test_exact_nearest_and_reasons():
-    cache = CameraInfoCache(size=3)
+    cache = StampCache("camera_info", "camera_info_tolerance", size=3)
     assert cache.lookup(5, 10) == (None, "no valid camera_info received yet")
     for stamp in (100, 200, 300, 400):
         cache.add(stamp, f"info{stamp}")
@@ -10,4 +10,5 @@ def test_exact_nearest_and_reasons():
     assert cache.lookup(310, 20) == ("info300", "")
     assert cache.lookup(100, 1000)[0] == "info200"  # 100 fell out of the 3-entry cache
     value, reason = cache.lookup(1_000_000_000, 50)
-    assert value is None and "nearest 1.000 s away" in reason
+    assert value is None
+    assert reason == "no camera_info within camera_info_tolerance of the image stamp (nearest 1.000 s away)"

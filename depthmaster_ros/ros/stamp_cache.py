@@ -1,6 +1,7 @@
-"""Pairing images with their CameraInfo by stamp (the job message_filters does, which is not installable here).
+"""Pairing messages by stamp (the job message_filters does, which is not installable here): camera infos, sparse
+depth images and LiDAR scans are matched to each image.
 
-Keeps the last few validated camera infos. An image takes the one with its exact stamp, else the nearest within a
+Keeps the last few messages of one kind. An image takes the one with its exact stamp, else the nearest within a
 tolerance; otherwise the lookup says why none fits, for /diagnostics.
 """
 
@@ -11,8 +12,10 @@ from collections import OrderedDict
 from typing import Any
 
 
-class CameraInfoCache:
-    def __init__(self, size: int = 32):
+class StampCache:
+    def __init__(self, label: str, tolerance_name: str, size: int = 32):
+        self.label = label  # e.g. "camera_info", for the reasons
+        self.tolerance_name = tolerance_name  # the parameter a user would change
         self._size = size
         self._items: OrderedDict[int, Any] = OrderedDict()
         self._lock = threading.Lock()
@@ -34,9 +37,9 @@ class CameraInfoCache:
             if stamp_ns in self._items:
                 return self._items[stamp_ns], ""
             if not self._items:
-                return None, "no valid camera_info received yet"
+                return None, f"no valid {self.label} received yet"
             nearest = min(self._items, key=lambda s: abs(s - stamp_ns))
             if abs(nearest - stamp_ns) <= tolerance_ns:
                 return self._items[nearest], ""
             gap = abs(nearest - stamp_ns) / 1e9
-            return None, f"no camera_info within camera_info_tolerance of the image stamp (nearest {gap:.3f} s away)"
+            return None, f"no {self.label} within {self.tolerance_name} of the image stamp (nearest {gap:.3f} s away)"

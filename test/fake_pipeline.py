@@ -1,0 +1,47 @@
+"""A test double for DepthMasterPipeline: returns a known relative map for each registered image, so metric
+results can be compared with an exact ground truth (the model itself is tested elsewhere)."""
+
+import hashlib
+
+import numpy as np
+import torch
+
+from depthmaster_ros.sample_scene import PinholeCamera, render
+
+A, B = 1.3, 0.05  # the "unknown" affine map of the simulated model: p = A sqrt(1/d) + B
+
+
+def simulate(depth):
+    y = np.where(np.isfinite(depth), np.sqrt(1.0 / depth), 0.0)
+    return np.clip(A * y + B, 0.0, 1.0).astype(np.float32)
+
+
+class FakePipeline:
+    device = torch.device("cpu")
+    random_weights = False
+    default_processing_resolution = 768
+
+    def __init__(self):
+        self.maps = {}
+
+    @staticmethod
+    def _key(image):
+        return hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()
+
+    def register(self, rgb, relative):
+        self.maps[self._key(rgb)] = relative
+
+    def frame(self, pinhole: PinholeCamera, t: float, **render_args):
+        """Render a scene frame, register its simulated prediction; returns (rgb, true depth, prediction)."""
+        rgb, depth = render(pinhole, t=t, **render_args)
+        relative = simulate(depth)
+        self.register(rgb, relative)
+        return rgb, depth, relative
+
+    def __call__(self, images, processing_res=None, batch_size=1):
+        single = isinstance(images, np.ndarray)
+        out = [self.maps[self._key(image)] for image in ([images] if single else images)]
+        return out[0] if single else out
+
+    def describe(self):
+        return "fake DepthMaster (test double)"

@@ -1,0 +1,147 @@
+"""Scale recovery in the node: the node runs in this process with the model swapped for a test double that
+returns the simulated prediction of a synthetic scene, so the published metric depth can be checked against the
+scene's exact depth. (test_node.py drives the real node process with the real model.)"""
+
+import threading
+
+import numpy as np
+import pytest
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.parameter import Parameter
+
+from depthmaster_ros.geometry.intrinsics import CameraIntrinsics
+from depthmaster_ros.model import DepthMasterPipeline
+from depthmaster_ros.ros.client import DepthMasterClient
+from depthmaster_ros.ros.conversions import SCALE_LAYOUT, stamp_to_ns
+from depthmaster_ros.ros.node import DepthMasterNode
+from depthmaster_ros.sample_scene import FLOOR_Y, PinholeCamera
+
+from fake_pipeline import A, B, FakePipeline
+from node_process import image_array
+
+PINHOLE = PinholeCamera.with_size(96, 72)
+CAMERA = CameraIntrinsics.from_K(96, 72, PINHOLE.K)
+SECOND = 1_000_000_000
+
+
+@pytest.fixture(scope="module")
+def node(ros):
+    fake = FakePipeline()
+    patch = pytest.MonkeyPatch()
+    patch.setattr(DepthMasterPipeline, "from_pretrained", classmethod(lambda cls, *args, **kwargs: fake))
+    overrides = [Parameter("checkpoint", value="test-double"), Parameter("scale_mode", value="sparse_depth"),
+                 Parameter("max_range", value=1000.0), Parameter("scale_hold_s", value=0.5),
+                 Parameter("scale_time_constant", value=0.0), Parameter("autostart", value=False)]
+    node = DepthMasterNode(namespace="/metric", parameter_overrides=overrides)
+    assert node.autostart()
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    node.fake = fake
+    yield node
+    executor.shutdown()
+    thread.join(10)
+    node._stop_serving()
+    node._release()
+    node.destroy_node()
+    patch.undo()
+
+
+@pytest.fixture
+def client(node):
+    client = DepthMasterClient(namespace="/metric")
+    assert client.wait_for_node(30)
+    yield client
+    client.destroy_node()
+
+
+def serve(client, rgb, stamp, topics=("depth/relative",), timeout=10.0):
+    """Publish the frame with ``stamp``; the messages with that stamp on each topic that answered."""
+    client.publish_frame(rgb, CAMERA, stamp)
+    client.spin_until(lambda: all(any(stamp_to_ns(m.header.stamp) == stamp for m in client.received[t])
+                                  for t in topics), timeout)
+    client.spin_until(lambda: False, 0.3)
+    return {t: m for t, ms in client.received.items() for m in ms if hasattr(m, "header")
+            and stamp_to_ns(m.header.stamp) == stamp}
+
+
+def abs_rel(depth, truth, exclude=None):
+    ok = np.isfinite(depth) & np.isfinite(truth)
+    if exclude is not None:
+        ok &= ~exclude
+    assert ok.sum() > 1000
+    return float(np.mean(np.abs(depth[ok] - truth[ok]) / truth[ok]))
+
+
+def latest_scale(client, stamp):
+    for msg in reversed(client.received["depth/scale"]):
+        if abs(msg.data[0] - stamp / SECOND) < 1e-6:
+            return dict(zip(SCALE_LAYOUT, msg.data))
+    raise AssertionError("no depth/scale message for that frame")
+
+
+def test_sparse_depth_gives_true_depth_at_held_out_pixels(node, client):
+    rgb, truth, _ = node.fake.frame(PINHOLE, 1.0)
+    measured = np.random.default_rng(0).random(truth.shape) < 0.05
+    stamp = 100 * SECOND
+    client.publish_sparse_depth(np.where(measured, truth, np.nan), CAMERA, stamp)
+    client.spin_until(lambda: False, 0.3)
+    msgs = serve(client, rgb, stamp, ("depth", "points"))
+    assert abs_rel(image_array(msgs["depth"]), truth, exclude=measured) < 1e-4
+    scale = latest_scale(client, stamp)
+    assert abs(scale["scale"] - 1 / A) < 1e-4 and abs(scale["shift"] + B / A) < 1e-4
+    assert scale["inlier_ratio"] > 0.99 and scale["pairs"] >= 100 and scale["age"] == 0.0
+
+
+def test_modes_switch_live(node, client):
+    rgb, truth, _ = node.fake.frame(PINHOLE, 0.5)
+    try:
+        assert client.set_node_parameters(scale_mode="ground_plane", camera_height=FLOOR_Y) == [(True, ""),
+                                                                                                  (True, "")]
+        msgs = serve(client, rgb, 200 * SECOND, ("depth",))
+        assert abs_rel(image_array(msgs["depth"]), truth) < 1e-4
+        assert latest_scale(client, 200 * SECOND)["pairs"] > 500
+
+        # LiDAR 10 cm above the camera with x forward, y left, z up.
+        rotation = np.array([[0.0, -1.0, 0.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0]])
+        offset = np.array([0.0, -0.1, 0.0])
+        v, u = np.mgrid[4:72:6, 0:96].reshape(2, -1)
+        z = truth[v, u]
+        ok = np.isfinite(z)
+        in_camera = np.stack([(u[ok] - CAMERA.cx) * z[ok] / CAMERA.fx, (v[ok] - CAMERA.cy) * z[ok] / CAMERA.fy,
+                              z[ok]], axis=1)
+        in_lidar = (in_camera - offset) @ rotation
+        assert client.set_node_parameters(scale_mode="pointcloud",
+                                          lidar_to_camera=[*offset, 0.5, -0.5, 0.5, 0.5]) == [(True, ""), (True, "")]
+        stamp = 300 * SECOND
+        client.publish_lidar(in_lidar, stamp)
+        client.spin_until(lambda: False, 0.3)
+        msgs = serve(client, rgb, stamp, ("depth",))
+        assert abs_rel(image_array(msgs["depth"]), truth) < 1e-4
+
+        bad = client.set_node_parameters(lidar_to_camera=[0.0, 0.0, 0.0])[0]
+        assert not bad[0] and "must have 7 values" in bad[1]
+    finally:
+        client.set_node_parameters(scale_mode="sparse_depth")
+
+
+def test_hold_then_stop(node, client):
+    rgb, truth, _ = node.fake.frame(PINHOLE, 1.5)
+    start = 400 * SECOND
+    client.publish_sparse_depth(np.where(np.isfinite(truth), truth, np.nan), CAMERA, start)
+    client.spin_until(lambda: False, 0.3)
+    assert "depth" in serve(client, rgb, start, ("depth",))
+
+    held = serve(client, rgb, start + 3 * SECOND // 10, ("depth/relative",))  # no sparse depth within 0.1 s
+    assert "depth" in held
+    assert abs(latest_scale(client, start + 3 * SECOND // 10)["age"] - 0.3) < 1e-6
+
+    stopped = serve(client, rgb, start + 8 * SECOND // 10, ("depth/relative",))  # past scale_hold_s = 0.5
+    assert "depth" not in stopped and "points" not in stopped and "depth/colored" in stopped
+    diagnostics = {}
+    client.received["/diagnostics"].clear()
+    client.spin_until(lambda: "scale_hold_s" in client.latest_diagnostics().get("metric_state", ""), 5.0)
+    diagnostics = client.latest_diagnostics()
+    assert "no scale fit for 0.8 s" in diagnostics["metric_state"]
+    assert "no sparse depth image within metric_source_tolerance" in diagnostics["metric_state"]
