@@ -5,7 +5,7 @@ import time
 import numpy as np
 import pytest
 from lifecycle_msgs.msg import Transition
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from sensor_msgs.msg import CompressedImage, Image
 
 from depthmaster_ros.colormap import colorize
 from depthmaster_ros.geometry.pointcloud import unpack_rgb

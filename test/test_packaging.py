@@ -83,7 +83,8 @@ def test_launch_file_matches_the_node():
 
     import yaml
 
-    from depthmaster_ros.ros.node import NODE_NAME, OUTPUT_TOPICS
+    from depthmaster_ros.ros.node import NODE_NAME
+    from depthmaster_ros.ros.outputs import OUTPUT_TOPICS
 
     source = (REPO / "launch" / "depthmaster.launch.py").read_text()
     tree = ast.parse(source)

@@ -77,6 +77,11 @@ def compressed_to_rgb(msg) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
+def decode_image(msg, compressed: bool) -> np.ndarray:
+    """An Image or CompressedImage -> H x W x 3 uint8 RGB."""
+    return compressed_to_rgb(msg) if compressed else image_to_rgb(msg)
+
+
 def camera_info_to_intrinsics(msg) -> CameraIntrinsics:
     """sensor_msgs/CameraInfo -> CameraIntrinsics, rejecting what cannot be used for projection."""
     roi = msg.roi

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,24 +24,12 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
-from std_msgs.msg import Float64MultiArray
 
 from ..parameters import PARAMETERS, PARAMETERS_BY_NAME, check_values, normalize
-from ..processing import DepthProcessor, MetricHints, ProcessingConfig
-from .conversions import (
-    InputError,
-    array_to_image,
-    camera_info_to_intrinsics,
-    cloud_to_xyz,
-    compressed_to_rgb,
-    depth_image_to_meters,
-    image_to_rgb,
-    intrinsics_to_camera_info,
-    points_to_cloud,
-    scale_to_msg,
-    stamp_to_ns,
-)
-from .stamp_cache import StampCache
+from ..processing import DepthProcessor, ProcessingConfig
+from .conversions import InputError, decode_image, stamp_to_ns
+from .frame_inputs import FrameInputs
+from .outputs import OUTPUT_TOPICS, needed_outputs, output_messages
 from .diagnostics import FrameStats, diagnostic_array
 from .latest_frame import LatestFrameSlot
 
@@ -50,15 +37,6 @@ NODE_NAME = "depthmaster"
 _PARAMETER_TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
                     float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING,
                     list: ParameterType.PARAMETER_DOUBLE_ARRAY}
-# output topic -> (message type, what it needs computed)
-OUTPUT_TOPICS = {
-    "depth": (Image, "depth"),
-    "depth/camera_info": (CameraInfo, None),
-    "depth/relative": (Image, "relative"),
-    "depth/colored": (Image, "colored"),
-    "points": (PointCloud2, "points"),
-    "depth/scale": (Float64MultiArray, "scale"),
-}
 
 
 def descriptor(spec) -> ParameterDescriptor:
@@ -98,10 +76,7 @@ class DepthMasterNode(LifecycleNode):
         self._output_pubs: dict[str, Any] = {}
         self._input_subs: list[Any] = []
         self._slot = LatestFrameSlot()
-        self._camera_infos = StampCache("camera_info", "camera_info_tolerance")
-        self._sparse_depths = StampCache("sparse depth image", "metric_source_tolerance")
-        self._sparse_infos = StampCache("sparse_depth/camera_info", "metric_source_tolerance")
-        self._lidar_scans = StampCache("LiDAR scan", "metric_source_tolerance")
+        self._inputs = FrameInputs()
         self._scale_status = ""
         self._last_fit = None
         self._stats = FrameStats()
@@ -165,9 +140,10 @@ class DepthMasterNode(LifecycleNode):
         self._input_subs.append(self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos))
         # Metric sources: always subscribed (cheap when silent), so scale_mode can switch live.
         self._input_subs += [
-            self.create_subscription(Image, "sparse_depth", lambda m: self._store(self._sparse_depths, m), qos),
-            self.create_subscription(CameraInfo, "sparse_depth/camera_info", self._on_sparse_camera_info, qos),
-            self.create_subscription(PointCloud2, "lidar_points", lambda m: self._store(self._lidar_scans, m), qos),
+            self.create_subscription(Image, "sparse_depth", self._inputs.add_sparse_depth, qos),
+            self.create_subscription(CameraInfo, "sparse_depth/camera_info",
+                                     lambda m: self._on_camera_info(m, sparse=True), qos),
+            self.create_subscription(PointCloud2, "lidar_points", self._inputs.add_lidar, qos),
         ]
         self._stop.clear()
         self._worker = threading.Thread(target=self._run_worker, name="depthmaster-inference", daemon=True)
@@ -196,8 +172,7 @@ class DepthMasterNode(LifecycleNode):
             self._worker.join()
             self._worker = None
         self._slot.clear()
-        for cache in (self._camera_infos, self._sparse_depths, self._sparse_infos, self._lidar_scans):
-            cache.clear()
+        self._inputs.clear()
 
     def _release(self) -> None:
         for publisher in self._output_pubs.values():
@@ -238,40 +213,11 @@ class DepthMasterNode(LifecycleNode):
         if not self._idle:
             self._slot.put(Frame(msg, compressed))
 
-    def _on_camera_info(self, msg: CameraInfo, cache: StampCache | None = None) -> None:
-        try:
-            camera = camera_info_to_intrinsics(msg)
-        except InputError as exc:
-            self._stats.camera_info_rejected(str(exc))
-            self.get_logger().warning(str(exc), throttle_duration_sec=5.0)
-            return
-        (cache or self._camera_infos).add(stamp_to_ns(msg.header.stamp), camera)
-
-    def _on_sparse_camera_info(self, msg: CameraInfo) -> None:
-        self._on_camera_info(msg, self._sparse_infos)
-
-    @staticmethod
-    def _store(cache: StampCache, msg) -> None:
-        cache.add(stamp_to_ns(msg.header.stamp), msg)
-
-    def _metric_hints(self, mode: str, stamp_ns: int) -> MetricHints:
-        """The sparse depth image or LiDAR scan paired with this frame, decoded (bad ones are reported)."""
-        tolerance_ns = int(self.get_parameter("metric_source_tolerance").value * 1e9)
-        cache = {"sparse_depth": self._sparse_depths, "pointcloud": self._lidar_scans}.get(mode)
-        if cache is None:
-            return MetricHints()
-        msg, note = cache.lookup(stamp_ns, tolerance_ns)
-        if msg is None:
-            return MetricHints(note=note)
-        try:
-            if mode == "pointcloud":
-                return MetricHints(lidar_points=cloud_to_xyz(msg))
-            sparse_stamp = stamp_to_ns(msg.header.stamp)
-            return MetricHints(sparse_depth=depth_image_to_meters(msg),
-                               sparse_camera=self._sparse_infos.lookup(sparse_stamp, tolerance_ns)[0])
-        except InputError as exc:
-            self._stats.source_rejected(str(exc))
-            return MetricHints(note=str(exc))
+    def _on_camera_info(self, msg: CameraInfo, sparse: bool = False) -> None:
+        rejection = self._inputs.add_camera_info(msg, sparse)
+        if rejection:
+            self._stats.camera_info_rejected(rejection)
+            self.get_logger().warning(rejection, throttle_duration_sec=5.0)
 
     # ------------------------------------------------------------------ inference thread
     def _run_worker(self) -> None:
@@ -288,47 +234,35 @@ class DepthMasterNode(LifecycleNode):
     def _serve(self, frame: Frame) -> None:
         msg, header = frame.msg, frame.msg.header
         try:
-            rgb = compressed_to_rgb(msg) if frame.compressed else image_to_rgb(msg)
+            rgb = decode_image(msg, frame.compressed)
         except InputError as exc:
             self._stats.rejected(str(exc))
             self.get_logger().warning(f"image rejected: {exc}", throttle_duration_sec=5.0)
             return
         topics = self._wanted_topics()
-        outputs = {need for topic, (_, need) in OUTPUT_TOPICS.items() if topic in topics and need}
         if not topics:
             return
         config = self._config
         stamp_ns = stamp_to_ns(header.stamp)
-        tolerance_ns = int(self.get_parameter("camera_info_tolerance").value * 1e9)
-        camera, camera_note = self._camera_infos.lookup(stamp_ns, tolerance_ns)
-        if camera is not None and (camera.width, camera.height) != (rgb.shape[1], rgb.shape[0]):
-            reason = (f"camera_info is {camera.width}x{camera.height} but the image is "
-                      f"{rgb.shape[1]}x{rgb.shape[0]}; metric depth and points need matching sizes")
-            self._stats.camera_info_rejected(reason)
-            camera, camera_note = None, reason
+        camera, camera_note, rejection = self._inputs.camera_for(
+            stamp_ns, rgb.shape, self.get_parameter("camera_info_tolerance").value)
+        if rejection:
+            self._stats.camera_info_rejected(rejection)
+        hints, rejection = self._inputs.hints_for(config.scale_mode, stamp_ns,
+                                                  self.get_parameter("metric_source_tolerance").value)
+        if rejection:
+            self._stats.source_rejected(rejection)
 
-        products = self._processor.process(rgb, camera, outputs, config, self._metric_hints(config.scale_mode, stamp_ns),
-                                           stamp_ns / 1e9)
+        outputs = needed_outputs(topics)
+        products = self._processor.process(rgb, camera, outputs, config, hints, stamp_ns / 1e9)
         if products.scale_status:
             self._scale_status, self._last_fit = products.scale_status, products.scale
         notes = products.notes
         if camera is None and camera_note and outputs & {"depth", "points"}:
             notes = [camera_note] + [n for n in notes if "camera info" not in n]
         self._metric_note = "; ".join(notes)
-
-        publishers = self._output_pubs
-        if products.depth is not None and "depth" in topics:
-            publishers["depth"].publish(array_to_image(products.depth, "32FC1", header))
-        if products.camera is not None and "depth/camera_info" in topics:
-            publishers["depth/camera_info"].publish(intrinsics_to_camera_info(products.camera, header))
-        if "depth/relative" in topics:
-            publishers["depth/relative"].publish(array_to_image(products.relative, "32FC1", header))
-        if products.colored is not None:
-            publishers["depth/colored"].publish(array_to_image(products.colored[..., ::-1], "bgr8", header))
-        if products.points is not None:
-            publishers["points"].publish(points_to_cloud(products.points, header))
-        if products.scale is not None and "depth/scale" in topics:
-            publishers["depth/scale"].publish(scale_to_msg(products.scale, stamp_ns))
+        for topic, message in output_messages(products, header, topics, stamp_ns):
+            self._output_pubs[topic].publish(message)
         self._stats.published((self.get_clock().now().nanoseconds - stamp_ns) / 1e9)
 
     # ------------------------------------------------------------------ diagnostics
