@@ -38,7 +38,7 @@ demo: setup
 	@echo "== 1/2 The image CLI on a generated picture"
 	$(BIN)/depthmaster-infer --checkpoint $(CHECKPOINT) --output $(DEMO_DIR)/out $(DEMO_DIR)/sample.png
 	@echo "== Outputs in $(DEMO_DIR)/out:"; ls -1 $(DEMO_DIR)/out
-	@echo "== 2/2 The ROS 2 node on a generated camera sequence (separate process, localhost discovery)"
+	@echo "== 2/2 The ROS 2 node on a sample bag (node, recorder, player as processes; localhost discovery) and depthmaster-bag"
 	ROS_LOG_DIR=$(CURDIR)/$(DEMO_DIR)/ros_log $(BIN)/depthmaster-demo --checkpoint $(CHECKPOINT) --output $(DEMO_DIR)/node
 
 clean:

@@ -176,7 +176,6 @@ class DepthProcessor:
         self.pipeline = pipeline
         self.config = config or ProcessingConfig()
         self.tracker = ScaleTracker()
-        self._tracker_mode = None
 
     # The model on a batch of same-size frames (several cameras, or the bag tool's batches).
     def infer(self, images: Sequence[np.ndarray], config: ProcessingConfig | None = None) -> list[np.ndarray]:
@@ -191,9 +190,8 @@ class DepthProcessor:
             return None, "scale_mode none: relative outputs only"
         if mode == "fixed":
             return fixed_scale(config.scale, config.shift), "fixed"
-        if self._tracker_mode != mode:
-            self.tracker.reset()
-            self._tracker_mode = mode
+        if self.tracker.mode != mode:
+            self.tracker.reset(mode)
         self.tracker.time_constant = config.scale_time_constant
         self.tracker.hold_s = config.scale_hold_s
         self.tracker.jump_threshold = config.scale_jump_threshold

@@ -21,10 +21,15 @@ BIN = Path(sys.executable).parent
 class NodeProcess:
     """`depthmaster-node --ros-args -r __ns:=NS -p k:=v ...`; stop() sends SIGINT and returns the exit code."""
 
-    def __init__(self, namespace: str, log_path: Path, **params):
+    def __init__(self, namespace: str, log_path: Path, remaps: dict | None = None, params_file: Path | None = None,
+                 **params):
         self.namespace = namespace
         self.log_path = log_path
         args = [str(BIN / "depthmaster-node"), "--ros-args", "-r", f"__ns:={namespace}"]
+        if params_file is not None:
+            args += ["--params-file", str(params_file)]
+        for source, target in (remaps or {}).items():
+            args += ["-r", f"{source}:={target}"]
         for key, value in params.items():
             value = str(value).lower() if isinstance(value, bool) else value
             args += ["-p", f"{key}:={value}"]

@@ -1,6 +1,7 @@
 """The depthmaster node as a separate process, driven from this process over a real (localhost) ROS graph."""
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from depthmaster_ros.ros.conversions import cloud_to_points, intrinsics_to_camer
 from node_process import NodeProcess, image_array, lifecycle, now_ns, sample_frame
 
 SCALE, SHIFT, MIN_RANGE, MAX_RANGE = 0.6, 0.15, 3.0, 10.0
+CONFIG = Path(__file__).resolve().parents[1] / "config" / "depthmaster.yaml"
 
 
 def start_node(tmp_path_factory, namespace, **params):
@@ -247,7 +249,10 @@ def test_no_inference_without_subscribers(node):
 
 @pytest.fixture(scope="module")
 def lifecycle_node(ros, tiny_checkpoint, tmp_path_factory):
-    process = start_node(tmp_path_factory, "/life", checkpoint=tiny_checkpoint)
+    """Configured from a copy of config/depthmaster.yaml (its '/**' block must reach a namespaced node)."""
+    params = tmp_path_factory.mktemp("params") / "params.yaml"
+    params.write_text(CONFIG.read_text().replace('colormap: "turbo"', 'colormap: "viridis"'))
+    process = start_node(tmp_path_factory, "/life", params_file=params, checkpoint=tiny_checkpoint)
     yield process
     assert process.stop() == 0, process.log()
 
@@ -258,6 +263,7 @@ def test_lifecycle_transitions(lifecycle_node):
     rgb, camera = sample_frame(64, 48)
     try:
         assert lifecycle(client, target) == "active"  # autostart
+        assert client.get_node_parameter("colormap") == "viridis"  # from the params file
         request(client, rgb, camera)
         assert lifecycle(client, target, Transition.TRANSITION_DEACTIVATE) == "inactive"
         client.clear()

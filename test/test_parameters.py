@@ -12,7 +12,7 @@ CONFIG = Path(__file__).resolve().parents[1] / "config" / "depthmaster.yaml"
 
 def test_yaml_documents_every_parameter_with_its_default():
     assert CONFIG.read_text() == parameters_yaml(), "regenerate: python -m depthmaster_ros.parameters > " + str(CONFIG)
-    documented = yaml.safe_load(CONFIG.read_text())["depthmaster"]["ros__parameters"]
+    documented = yaml.safe_load(CONFIG.read_text())["/**"]["ros__parameters"]
     assert documented == defaults()
     assert CONFIG.read_text().count("    # ") >= len(PARAMETERS)  # a description above each
 
@@ -46,7 +46,8 @@ def test_ints_are_accepted_for_floats():
 def test_load_params_file(tmp_path):
     path = tmp_path / "p.yaml"
     path.write_text("/**:\n  ros__parameters:\n    scale: 2\n    cloud_stride: 4\n"
-                    "depthmaster:\n  ros__parameters:\n    cloud_stride: 2\n    scale_mode: fixed\n")
+                    "/front/depthmaster:\n  ros__parameters:\n    cloud_stride: 2\n    scale_mode: fixed\n"
+                    "other_node:\n  ros__parameters:\n    cloud_stride: 9\n")
     values = load_params_file(path)
     assert values["cloud_stride"] == 2 and values["scale_mode"] == "fixed"
     assert values["scale"] == 2.0 and isinstance(values["scale"], float)

@@ -12,3 +12,18 @@ def test_exact_nearest_and_reasons():
     value, reason = cache.lookup(1_000_000_000, 50)
     assert value is None
     assert reason == "no camera_info within camera_info_tolerance of the image stamp (nearest 1.000 s away)"
+
+
+def test_wait_for_a_message_published_just_after_the_image():
+    import threading
+    import time
+
+    cache = StampCache("camera_info", "camera_info_tolerance")
+    assert cache.wait_for(5, 1.0) is False  # no stream yet: no waiting
+    cache.add(1, "old")
+    threading.Timer(0.05, cache.add, args=(5, "new")).start()
+    start = time.monotonic()
+    assert cache.wait_for(5, 5.0) and time.monotonic() - start < 2.0
+    assert cache.lookup(5, 0) == ("new", "")
+    start = time.monotonic()
+    assert cache.wait_for(9, 0.1) is False and time.monotonic() - start >= 0.09

@@ -26,7 +26,7 @@ of the last good fit for ``scale_hold_s`` seconds when fits fail.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -321,10 +321,21 @@ class ScaleTracker:
         self.jump_frames = jump_frames
         self.reset()
 
-    def reset(self) -> None:
+    def reset(self, mode: str | None = None) -> None:
+        self.mode = mode  # the scale mode whose fits this tracker follows
         self.current: ScaleFit | None = None
         self._jumps = 0
         self.last_reason = ""
+
+    def state(self) -> dict:
+        """What a later run needs to continue exactly from here (JSON-serialisable)."""
+        return {"mode": self.mode, "jumps": self._jumps,
+                "current": None if self.current is None else asdict(self.current)}
+
+    def restore(self, state: dict) -> None:
+        self.reset(state["mode"])
+        self._jumps = state["jumps"]
+        self.current = None if state["current"] is None else ScaleFit(**state["current"])
 
     def _jump(self, fit: ScaleFit) -> bool:
         for p in (0.1, 0.9):

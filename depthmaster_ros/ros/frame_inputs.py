@@ -35,6 +35,16 @@ class FrameInputs:
     def add_lidar(self, msg) -> None:
         self.lidar_scans.add(stamp_to_ns(msg.header.stamp), msg)
 
+    def await_companions(self, stamp_ns: int, mode: str, camera_tolerance_s: float, source_tolerance_s: float,
+                         camera_info_published: bool = False, sparse_depth_published: bool = False):
+        """Live streams: give the camera info (and a registered sparse depth image) with this frame's exact stamp
+        up to the pairing tolerance to arrive, since they are often published just after the image. The
+        ``*_published`` flags say a publisher exists, so the very first one is waited for too. LiDAR scans are
+        not waited for: they are not stamped like the frames."""
+        self.camera_infos.wait_for(stamp_ns, camera_tolerance_s, camera_info_published)
+        if mode == "sparse_depth":
+            self.sparse_depths.wait_for(stamp_ns, source_tolerance_s, sparse_depth_published)
+
     def camera_for(self, stamp_ns: int, image_shape, tolerance_s: float):
         """(intrinsics or None, why none, rejection reason if the matching camera info does not fit the image)."""
         camera, note = self.camera_infos.lookup(stamp_ns, int(tolerance_s * 1e9))

@@ -137,10 +137,11 @@ class DepthMasterNode(LifecycleNode):
                 CompressedImage, "image/compressed", lambda m: self._on_image(m, True), qos))
         else:
             self._input_subs.append(self.create_subscription(Image, "image", lambda m: self._on_image(m, False), qos))
-        self._input_subs.append(self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos))
-        # Metric sources: always subscribed (cheap when silent), so scale_mode can switch live.
+        self._camera_info_sub = self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos)
+        self._sparse_depth_sub = self.create_subscription(Image, "sparse_depth", self._inputs.add_sparse_depth, qos)
+        self._input_subs += [self._camera_info_sub, self._sparse_depth_sub]
+        # The other metric sources: always subscribed (cheap when silent), so scale_mode can switch live.
         self._input_subs += [
-            self.create_subscription(Image, "sparse_depth", self._inputs.add_sparse_depth, qos),
             self.create_subscription(CameraInfo, "sparse_depth/camera_info",
                                      lambda m: self._on_camera_info(m, sparse=True), qos),
             self.create_subscription(PointCloud2, "lidar_points", self._inputs.add_lidar, qos),
@@ -164,13 +165,13 @@ class DepthMasterNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def _stop_serving(self) -> None:
-        for subscription in self._input_subs:
-            self.destroy_subscription(subscription)
-        self._input_subs.clear()
         self._stop.set()
         if self._worker is not None:
             self._worker.join()
             self._worker = None
+        for subscription in self._input_subs:
+            self.destroy_subscription(subscription)
+        self._input_subs.clear()
         self._slot.clear()
         self._inputs.clear()
 
@@ -244,12 +245,15 @@ class DepthMasterNode(LifecycleNode):
             return
         config = self._config
         stamp_ns = stamp_to_ns(header.stamp)
-        camera, camera_note, rejection = self._inputs.camera_for(
-            stamp_ns, rgb.shape, self.get_parameter("camera_info_tolerance").value)
+        camera_tolerance = self.get_parameter("camera_info_tolerance").value
+        source_tolerance = self.get_parameter("metric_source_tolerance").value
+        self._inputs.await_companions(stamp_ns, config.scale_mode, camera_tolerance, source_tolerance,
+                                      self._camera_info_sub.get_publisher_count() > 0,
+                                      self._sparse_depth_sub.get_publisher_count() > 0)
+        camera, camera_note, rejection = self._inputs.camera_for(stamp_ns, rgb.shape, camera_tolerance)
         if rejection:
             self._stats.camera_info_rejected(rejection)
-        hints, rejection = self._inputs.hints_for(config.scale_mode, stamp_ns,
-                                                  self.get_parameter("metric_source_tolerance").value)
+        hints, rejection = self._inputs.hints_for(config.scale_mode, stamp_ns, source_tolerance)
         if rejection:
             self._stats.source_rejected(rejection)
 

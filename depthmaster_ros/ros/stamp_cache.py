@@ -19,13 +19,24 @@ class StampCache:
         self._size = size
         self._items: OrderedDict[int, Any] = OrderedDict()
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
 
     def add(self, stamp_ns: int, value: Any) -> None:
-        with self._lock:
+        with self._arrived:
             self._items[stamp_ns] = value
             self._items.move_to_end(stamp_ns)
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
+            self._arrived.notify_all()
+
+    def wait_for(self, stamp_ns: int, timeout: float, expected: bool = False) -> bool:
+        """Wait up to ``timeout`` seconds for a message with exactly this stamp, if one can come: the stream has
+        delivered before, or ``expected`` (someone publishes it). Camera drivers publish the CameraInfo just
+        after its image. True if it is there."""
+        with self._arrived:
+            if not self._items and not expected:
+                return False
+            return self._arrived.wait_for(lambda: stamp_ns in self._items, timeout)
 
     def clear(self) -> None:
         with self._lock:

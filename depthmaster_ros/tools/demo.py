@@ -1,16 +1,20 @@
-"""depthmaster-demo: the node end to end on generated camera frames, with a printed summary.
+"""depthmaster-demo: the whole product on a recorded bag, with a printed summary.
 
-Starts `depthmaster-node` as its own process, plays a short synthetic camera sequence (the sample scene, whose
-true depth is known) into it as Image + CameraInfo, records every output, calibrates the fixed scale from the
-first frame's true depth (a live parameter change) and prints what was published: topics, counts, rates,
-latency, dropped frames, the scale used and the depth error against the truth. The last frame's colored view
-and metric depth are saved in --output.
+1. the sample bag (`depthmaster-make-sample-bag`: a moving camera with true depth and a 16-beam LiDAR);
+2. live: `depthmaster-node` in its own process, `depthmaster-record` recording its outputs, and
+   `depthmaster-play` replaying the bag into it; then a summary of what the node published (topics, counts,
+   rates, latency, dropped frames, the scale fit, the depth error against the true depth);
+3. offline: `depthmaster-bag` on the same bag with the same parameters.
+
+With real weights the scale comes live from the LiDAR (scale_mode sparse_depth); random weights cannot be
+calibrated against anything, so the demo then uses a fixed scale and says so.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,90 +23,127 @@ from pathlib import Path
 
 import numpy as np
 
-NAMESPACE = "/demo_camera"
-FRAME_ID = "camera_optical_frame"
+NODE_NAMESPACE = "/camera"
+RECORDED = ["/camera/depth", "/camera/depth/camera_info", "/camera/depth/relative", "/camera/depth/colored",
+            "/camera/points", "/camera/depth/scale", "/diagnostics"]
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="depthmaster-demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", required=True, help="checkpoint folder (or repo id in the local HF cache)")
-    parser.add_argument("--frames", type=int, default=12, help="frames to play after calibration (default 12)")
-    parser.add_argument("--rate", type=float, default=4.0, help="camera rate in Hz (default 4)")
+    parser.add_argument("--output", type=Path, default=Path("build/demo/node"), help="where bags and logs go")
+    parser.add_argument("--frames", type=int, default=20, help="frames in the sample bag (default 20, 10 Hz)")
     parser.add_argument("--width", type=int, default=320)
     parser.add_argument("--height", type=int, default=240)
     parser.add_argument("--processing-res", type=int, default=0, help="node processing_res (default 0 = native)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"])
-    parser.add_argument("--output", type=Path, default=Path("build/demo/node"), help="where to save images")
-    args = parser.parse_args(argv)
-    if args.frames < 1 or args.rate <= 0 or args.width < 8 or args.height < 8:
-        parser.error("--frames >= 1, --rate > 0 and a size of at least 8x8 are needed")
-    return args
+    return parser.parse_args(argv)
 
 
-def as_array(msg) -> np.ndarray:
-    channels = 3 if msg.encoding == "bgr8" else 1
-    dtype = np.uint8 if msg.encoding == "bgr8" else np.float32
-    return np.frombuffer(bytes(msg.data), dtype).reshape(msg.height, msg.width, channels).squeeze(-1 if channels == 1
-                                                                                                  else None)
+def write_params(path: Path, args, random_weights: bool) -> str:
+    """The node's parameters for the demo (also given to depthmaster-bag, so both do the same)."""
+    from ..rosbag.sample_bag import LIDAR_TO_CAMERA
+
+    if random_weights:
+        scale = "    scale_mode: fixed\n    scale: 0.5\n    shift: 0.1\n"
+    else:
+        scale = "    scale_mode: sparse_depth\n"
+    path.write_text("/**:\n  ros__parameters:\n"
+                    f"    checkpoint: \"{args.checkpoint}\"\n    device: \"{args.device}\"\n    dtype: \"{args.dtype}\"\n"
+                    f"    processing_res: {args.processing_res}\n{scale}"
+                    f"    lidar_to_camera: {LIDAR_TO_CAMERA}\n    max_range: 50.0\n")
+    return "fixed (s = 0.5, t = 0.1: random weights cannot be calibrated)" if random_weights else \
+        "sparse_depth from /lidar/depth"
 
 
-def start_node(args, log_path: Path) -> subprocess.Popen:
-    command = [str(Path(sys.executable).parent / "depthmaster-node"), "--ros-args", "-r", f"__ns:={NAMESPACE}",
-               "-p", f"checkpoint:={args.checkpoint}", "-p", f"processing_res:={args.processing_res}",
-               "-p", f"device:={args.device}", "-p", f"dtype:={args.dtype}", "-p", "scale_mode:=fixed"]
-    print(f"starting the node: {' '.join(command)}\n  (its log: {log_path})")
-    with open(log_path, "w") as log:
-        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+def run_tool(name: str, *args, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([str(Path(sys.executable).parent / name), *map(str, args)], text=True, **kwargs)
 
 
-def summarize(client, stamps: list[int], truths: dict[int, np.ndarray], elapsed: float, fit) -> dict:
-    from ..ros.conversions import stamp_to_ns
+def live(args, bag: Path, params: Path, out: Path) -> Path:
+    """Node + recorder + player; returns the recorded bag."""
+    binaries = Path(sys.executable).parent
+    log = open(out / "node.log", "w")
+    node = subprocess.Popen([str(binaries / "depthmaster-node"), "--ros-args", "--params-file", str(params),
+                             "-p", "use_sim_time:=true",
+                             "-r", f"__ns:={NODE_NAMESPACE}", "-r", "image:=image_raw",
+                             "-r", "sparse_depth:=/lidar/depth", "-r", "lidar_points:=/lidar/points"],
+                            stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+    recorded = out / "recorded"
+    recorder = subprocess.Popen([str(binaries / "depthmaster-record"), str(recorded), "--topics", *RECORDED,
+                                 "--wait", "120", "--duration", "600"], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+    try:
+        print(f"node, recorder and player are starting (node log: {out / 'node.log'}) ...")
+        play = run_tool("depthmaster-play", bag, "--clock", "--wait-for-subscribers", "180", "--delay", "2",
+                        "--topics", "/camera/image_raw", "/camera/camera_info", "/lidar/depth",
+                        capture_output=True, timeout=900)
+        print(play.stdout.strip() or play.stderr.strip())
+        if play.returncode != 0:
+            raise RuntimeError(f"the player failed: {play.stderr.strip()}")
+        time.sleep(3.0)  # the last frames in flight
+    finally:
+        recorder.send_signal(signal.SIGINT)
+        print(recorder.communicate(timeout=120)[0].strip())
+        node.send_signal(signal.SIGINT)
+        node.wait(60)
+        log.close()
+    return recorded
 
-    print(f"\nPublished {len(stamps)} frames in {elapsed:.1f} s; received here from the node:")
-    print(f"  {'topic':<28}{'messages':>9}{'rate Hz':>9}  last message")
-    for topic in ("depth", "depth/camera_info", "depth/relative", "depth/colored", "points"):
-        msgs = [m for m in client.received[topic] if stamp_to_ns(m.header.stamp) in truths]
-        last = msgs[-1] if msgs else None
-        if last is None:
-            detail = "-"
-        elif topic == "points":
-            detail = f"PointCloud2 {last.width}x{last.height}, fields {','.join(f.name for f in last.fields)}"
-        elif topic == "depth/camera_info":
-            detail = f"CameraInfo {last.width}x{last.height}, fx={last.p[0]:.1f}"
-        else:
-            detail = f"Image {last.width}x{last.height} {last.encoding}, frame_id {last.header.frame_id}"
-        print(f"  /{NAMESPACE.strip('/')}/{topic:<16}{len(msgs):>9}{len(msgs) / elapsed:>9.2f}  {detail}")
-    diagnostics = client.latest_diagnostics()
-    print(f"\nNode diagnostics: {diagnostics.get('message', '-')}")
-    for key in ("model", "received", "processed", "frames_dropped", "rejected", "latency_p50_ms", "latency_p95_ms"):
-        print(f"  {key:<16}{diagnostics.get(key, '-')}")
-    print(f"\nFixed scale calibrated on frame 0: s = {fit.scale:.4f}, t = {fit.shift:.4f} (sqrt-disparity space)")
+
+def summarize(recorded: Path, bag: Path) -> None:
+    from ..rosbag.io import message_class, open_reader
+    from ..ros.conversions import SCALE_LAYOUT, depth_image_to_meters, stamp_to_ns
+    from rclpy.serialization import deserialize_message
+
+    def read(path, topics):
+        reader = open_reader(path)
+        found = {}
+        for connection, log_time, raw in reader.messages([c for c in reader.connections if c.topic in topics]):
+            found.setdefault(connection.topic, []).append((log_time, deserialize_message(
+                raw, message_class(connection.msgtype))))
+        reader.close()
+        return found
+
+    outputs = read(recorded, RECORDED)
+    inputs = read(bag, ["/camera/image_raw", "/camera/depth_truth"])
+    frames = len(inputs["/camera/image_raw"])
+    print(f"\nThe bag played {frames} frames at 10 Hz with its time on /clock (the node uses sim time, so latency "
+          "is bag time from image stamp to publish); the node published (recorded by depthmaster-record):")
+    print(f"  {'topic':<28}{'messages':>9}{'rate Hz':>9}")
+    for topic in RECORDED[:-1]:
+        messages = outputs.get(topic, [])
+        span = (messages[-1][0] - messages[0][0]) / 1e9 if len(messages) > 1 else 0.0
+        rate = (len(messages) - 1) / span if span > 0 else 0.0
+        print(f"  {topic:<28}{len(messages):>9}{rate:>9.2f}")
+    diagnostics = [s for _, m in outputs.get("/diagnostics", []) for s in m.status if s.name.endswith(": depth")]
+    if diagnostics:
+        values = {kv.key: kv.value for kv in diagnostics[-1].values}
+        print(f"\nNode diagnostics (its last report while the bag played): {diagnostics[-1].message}")
+        for key in ("model", "received", "processed", "frames_dropped", "latency_p50_ms", "latency_p95_ms",
+                    "scale_state"):
+            print(f"  {key:<16}{values.get(key, '-')}")
+    if outputs.get("/camera/depth/scale"):
+        fit = dict(zip(SCALE_LAYOUT, outputs["/camera/depth/scale"][-1][1].data))
+        quality = f", inliers {fit['inlier_ratio']:.0%} of {int(fit['pairs'])} pairs" if fit["pairs"] else ""
+        print(f"Scale in use on the last frame: s = {fit['scale']:.4f}, t = {fit['shift']:.4f}{quality}")
+    truth = {stamp_to_ns(m.header.stamp): depth_image_to_meters(m) for _, m in inputs["/camera/depth_truth"]}
     errors = []
-    for msg in client.received["depth"]:
-        truth = truths.get(stamp_to_ns(msg.header.stamp))
-        if truth is not None:
-            depth = as_array(msg)
-            valid = np.isfinite(depth) & np.isfinite(truth) & (truth > 0)
-            if valid.any():
-                errors.append(float(np.mean(np.abs(depth[valid] - truth[valid]) / truth[valid])))
+    for _, msg in outputs.get("/camera/depth", []):
+        expected = truth.get(stamp_to_ns(msg.header.stamp))
+        depth = np.frombuffer(bytes(msg.data), np.float32).reshape(msg.height, msg.width)
+        valid = np.isfinite(depth) & np.isfinite(expected) if expected is not None else None
+        if valid is not None and valid.any():
+            errors.append(float(np.mean(np.abs(depth[valid] - expected[valid]) / expected[valid])))
     if errors:
-        print(f"Depth vs the scene's true depth: mean AbsRel {np.mean(errors):.3f} over {len(errors)} frames")
-    return diagnostics
+        print(f"Depth against the scene's true depth: mean AbsRel {np.mean(errors):.3f} over {len(errors)} frames")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    import rclpy
-    from PIL import Image
-
-    from ..geometry.intrinsics import CameraIntrinsics
-    from ..geometry.scale_recovery import fit_scale_shift
     from ..model.checkpoint import CheckpointError, resolve_checkpoint
     from ..model.pipeline import RANDOM_WEIGHTS_MARKER
-    from ..ros.client import DepthMasterClient
-    from ..ros.conversions import stamp_to_ns
-    from ..sample_scene import PinholeCamera, render
 
     try:
         random_weights = (resolve_checkpoint(args.checkpoint) / RANDOM_WEIGHTS_MARKER).is_file()
@@ -113,63 +154,40 @@ def main(argv: list[str] | None = None) -> int:
               "\nare meaningless. Get the real weights (README) for a real result.\n" + "=" * 78)
     if random_weights:
         print(banner)
-
-    args.output.mkdir(parents=True, exist_ok=True)
-    node = start_node(args, args.output / "node.log")
-    rclpy.init()
-    client = DepthMasterClient(namespace=NAMESPACE)
-    try:
-        if not client.wait_for_node(120):
-            raise RuntimeError("the node did not come up")
-        pinhole = PinholeCamera.with_size(args.width, args.height)
-        camera = CameraIntrinsics.from_K(args.width, args.height, pinhole.K)
-
-        # Calibrate the fixed scale on frame 0 with its true depth, and set it on the running node.
-        rgb, truth = render(pinhole, t=0.0)
-        stamp = client.get_clock().now().nanoseconds
-        client.publish_frame(rgb, camera, stamp, FRAME_ID)
-        if not client.spin_until(lambda: client.received["depth/relative"], 600):
-            raise RuntimeError("no output from the node")
-        fit = fit_scale_shift(as_array(client.received["depth/relative"][-1]), truth)
-        results = client.set_node_parameters(scale=fit.scale, shift=fit.shift)
-        if not all(ok for ok, _ in results):
-            raise RuntimeError(f"the node refused the calibrated scale: {results}")
-        client.clear()
-
-        stamps, truths = [], {}
-        start = time.monotonic()
-        for index in range(args.frames):
-            rgb, truth = render(pinhole, t=(index + 1) / args.rate)
-            stamp = client.get_clock().now().nanoseconds
-            client.publish_frame(rgb, camera, stamp, FRAME_ID)
-            stamps.append(stamp)
-            truths[stamp] = truth
-            client.spin_until(lambda: False, max(0.0, start + (index + 1) / args.rate - time.monotonic()))
-        # Wait for the last frame's outputs (the node serves the newest frame; older ones may be dropped).
-        client.spin_until(lambda: any(stamp_to_ns(m.header.stamp) == stamps[-1] for m in client.received["points"]),
-                          600)
-        client.spin_until(lambda: False, 1.5)  # one more diagnostics message
-        elapsed = time.monotonic() - start
-        summarize(client, stamps, truths, elapsed, fit)
-        if client.received["depth/colored"]:
-            Image.fromarray(as_array(client.received["depth/colored"][-1])[..., ::-1]).save(args.output / "colored.png")
-            np.save(args.output / "depth.npy", as_array(client.received["depth"][-1]))
-            Image.fromarray(rgb).save(args.output / "camera.png")
-            print(f"Last frame saved in {args.output}: camera.png, colored.png, depth.npy")
-        if random_weights:
-            print(banner)
-        return 0
-    except RuntimeError as exc:
-        print(f"depthmaster-demo: {exc}; node log:\n{(args.output / 'node.log').read_text()}", file=sys.stderr)
+    out = args.output
+    out.mkdir(parents=True, exist_ok=True)
+    for old in ("sample_bag", "recorded", "offline", "offline.partial", "recorded.partial"):
+        shutil.rmtree(out / old, ignore_errors=True)
+    bag = out / "sample_bag"
+    made = run_tool("depthmaster-make-sample-bag", bag, "--frames", args.frames, "--width", args.width,
+                    "--height", args.height, capture_output=True)
+    if made.returncode != 0:
+        print(made.stderr, file=sys.stderr)
         return 1
-    finally:
-        client.destroy_node()
-        rclpy.try_shutdown()
-        node.send_signal(signal.SIGINT)
-        try:
-            node.wait(30)
-        except subprocess.TimeoutExpired:
-            node.kill()
+    print(made.stdout.strip())
+    params = out / "demo_params.yaml"
+    mode = write_params(params, args, random_weights)
+    print(f"scale: {mode}; parameters in {params}")
+
+    print("\n== live: node + recorder + player ==")
+    try:
+        recorded = live(args, bag, params, out)
+        summarize(recorded, bag)
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        print(f"depthmaster-demo: {exc}; node log:\n{(out / 'node.log').read_text()}", file=sys.stderr)
+        return 1
+
+    print("\n== offline: depthmaster-bag on the same bag ==")
+    offline = run_tool("depthmaster-bag", bag, out / "offline", "--params", params, "--sparse-depth-topic",
+                       "/lidar/depth", "--no-copy-input", capture_output=True)
+    print(offline.stdout.strip())
+    if offline.returncode != 0:
+        print(offline.stderr, file=sys.stderr)
+        return 1
+    print(f"\nBags: {bag} (input), {recorded} (live outputs), {out / 'offline'} (offline outputs)")
+    if random_weights:
+        print(banner)
+    return 0
 
 
 if __name__ == "__main__":

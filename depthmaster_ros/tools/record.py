@@ -1,0 +1,90 @@
+"""depthmaster-record: record topics of a live ROS 2 graph into a rosbag2 (no `ros2 bag record`).
+
+Subscribes to the named topics (waiting for them to appear) and writes the received CDR bytes as they come, with
+the receive time as log time. Stops after --duration seconds, --max-messages per topic, or Ctrl-C / SIGTERM; the
+bag is written under OUTPUT.partial and renamed to OUTPUT when closed, so a crash leaves no half bag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="depthmaster-record", description=__doc__.split("\n\n")[0])
+    parser.add_argument("output", type=Path, help="bag folder to create")
+    parser.add_argument("--topics", nargs="+", required=True, help="topics to record")
+    parser.add_argument("--duration", type=float, help="stop after this many seconds")
+    parser.add_argument("--max-messages", type=int, help="stop once every topic has this many messages")
+    parser.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the topics to appear")
+    parser.add_argument("--storage", choices=["mcap", "sqlite3"], default="mcap")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import rclpy
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+    from ..rosbag.io import ConnectionMap, message_class, open_writer
+
+    if args.output.exists():
+        print(f"depthmaster-record: {args.output} already exists", file=sys.stderr)
+        return 2
+    rclpy.init(args=[])
+    node = rclpy.create_node("depthmaster_record")
+    stop = {"now": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+    partial = args.output.with_name(args.output.name + ".partial")
+    writer = open_writer(partial, args.storage)
+    bag = ConnectionMap(writer)
+    counts = Counter()
+    subscriptions = {}
+    deadline = time.monotonic() + args.wait
+    try:
+        while len(subscriptions) < len(args.topics) and time.monotonic() < deadline and not stop["now"]:
+            known = dict(node.get_topic_names_and_types())
+            for topic in args.topics:
+                types = known.get(topic) or known.get(node.resolve_topic_name(topic))
+                if topic in subscriptions or not types:
+                    continue
+                msgtype = types[0]
+                if message_class(msgtype) is None:
+                    print(f"depthmaster-record: skipping {topic}: type {msgtype} is not installed", file=sys.stderr)
+                    subscriptions[topic] = None
+                    continue
+
+                def store(raw, topic=topic, msgtype=msgtype):
+                    bag.write(topic, msgtype, node.get_clock().now().nanoseconds, raw)
+                    counts[topic] += 1
+
+                subscriptions[topic] = node.create_subscription(
+                    message_class(msgtype), topic, store, QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE),
+                    raw=True)
+            rclpy.spin_once(node, timeout_sec=0.1)
+        missing = [t for t in args.topics if t not in subscriptions]
+        if missing:
+            print(f"depthmaster-record: never appeared: {', '.join(missing)}", file=sys.stderr)
+        end = time.monotonic() + args.duration if args.duration else float("inf")
+        while not stop["now"] and time.monotonic() < end:
+            rclpy.spin_once(node, timeout_sec=0.1)
+            if args.max_messages and all(counts[t] >= args.max_messages for t in subscriptions if subscriptions[t]):
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        writer.close()
+        partial.rename(args.output)
+        node.destroy_node()
+        rclpy.try_shutdown()
+    print(f"depthmaster-record: wrote {args.output}: " + ", ".join(f"{t} {n}" for t, n in sorted(counts.items())))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,288 @@
+"""Offline bag processing: round trips in both storages, exactness against the processing path, interrupt and
+resume, bad messages, batching, and the command line."""
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rclpy.serialization import deserialize_message, serialize_message
+
+from depthmaster_ros.geometry.intrinsics import CameraIntrinsics
+from depthmaster_ros.parameters import defaults
+from depthmaster_ros.processing import DepthProcessor, ProcessingConfig
+from depthmaster_ros.rosbag.io import BagError, ConnectionMap, message_class, open_reader, open_writer
+from depthmaster_ros.rosbag.processing_run import BagRun, Interrupted
+from depthmaster_ros.rosbag.sample_bag import TOPICS, write_sample_bag
+from depthmaster_ros.rosbag.topics import choose_topics
+from depthmaster_ros.ros.client import make_header
+from depthmaster_ros.ros.conversions import (
+    array_to_image,
+    camera_info_to_intrinsics,
+    depth_image_to_meters,
+    image_to_rgb,
+    intrinsics_to_camera_info,
+    stamp_to_ns,
+)
+from depthmaster_ros.sample_scene import PinholeCamera, render
+
+from fake_pipeline import FakePipeline, simulate
+
+BIN = Path(sys.executable).parent
+SIZE = dict(width=64, height=48)
+
+
+def params(**changes):
+    values = defaults()
+    values.update(processing_res=64, **changes)
+    return values
+
+
+def read_all(path):
+    """{topic: [(log_time, rclpy message)]} of a bag."""
+    reader = open_reader(path)
+    out = {}
+    for connection, log_time, raw in reader.messages():
+        out.setdefault(connection.topic, []).append((log_time, deserialize_message(raw, message_class(connection.msgtype))))
+    reader.close()
+    return out
+
+
+def run_bag(pipeline, input_bag, output_bag, values, **kwargs):
+    reader = open_reader(input_bag)
+    topics = choose_topics(reader, scale_mode=values["scale_mode"],
+                           sparse_depth_topic=TOPICS["lidar_depth"] if values["scale_mode"] == "sparse_depth" else None)
+    reader.close()
+    run = BagRun(pipeline, values, input_bag, output_bag, topics, **kwargs)
+    return run, run.run
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    return write_sample_bag(tmp_path_factory.mktemp("bags") / "sample", frames=6, **SIZE)
+
+
+def test_sample_bag_contents(sample):
+    bag = read_all(sample)
+    assert set(bag) == set(TOPICS.values()) and all(len(v) == 6 for v in bag.values())
+    image = bag[TOPICS["image"]][2][1]
+    rgb, truth = render(PinholeCamera.with_size(**SIZE), t=0.2)
+    assert image.encoding == "bgr8" and np.array_equal(image_to_rgb(image), rgb)
+    assert np.array_equal(depth_image_to_meters(bag[TOPICS["truth"]][2][1]), np.where(np.isfinite(truth), truth, np.nan),
+                          equal_nan=True)
+    lidar = depth_image_to_meters(bag[TOPICS["lidar_depth"]][2][1])
+    measured = np.isfinite(lidar)
+    assert 0.05 < measured.mean() < 0.3 and np.allclose(lidar[measured], truth[measured], rtol=0.05)
+    assert stamp_to_ns(image.header.stamp) == bag[TOPICS["image"]][2][0]  # logged at the stamp
+
+
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+def test_round_trip_equals_processing_path(pipeline, sample, tmp_path, storage):
+    values = params(scale_mode="fixed", scale=0.6, shift=0.15, max_range=1000.0)
+    out = tmp_path / "out"
+    _, go = run_bag(pipeline, sample, out, values, storage=storage)
+    state = go()
+    assert state.frames_served == 6 and not state.skipped
+    bag = read_all(out)
+    outputs = {f"/camera/{t}" for t in ("depth", "depth/camera_info", "depth/relative", "depth/colored", "points",
+                                        "depth/scale")}
+    assert set(bag) == set(TOPICS.values()) | outputs  # inputs copied
+    assert all(len(bag[t]) == 6 for t in outputs)
+    assert (out / "metadata.yaml").is_file() and not (tmp_path / "out.partial").exists()
+    assert list(out.glob("*.mcap" if storage == "mcap" else "*.db3"))
+
+    processor = DepthProcessor(pipeline, ProcessingConfig.from_parameters(values))
+    for (log_time, image), (_, info), (depth_time, depth), (_, cloud) in zip(
+            bag[TOPICS["image"]], bag[TOPICS["camera_info"]], bag["/camera/depth"], bag["/camera/points"]):
+        assert depth_time == log_time and depth.header.stamp == image.header.stamp
+        assert depth.header.frame_id == image.header.frame_id
+        expected = processor.process(image_to_rgb(image), camera_info_to_intrinsics(info))
+        assert np.array_equal(np.frombuffer(bytes(depth.data), np.float32).reshape(48, 64), expected.depth)
+        assert bytes(cloud.data) == expected.points.tobytes()
+
+
+def test_mcap_library_reads_the_output(pipeline, sample, tmp_path):
+    from mcap.reader import make_reader
+    from mcap_ros2.decoder import DecoderFactory
+
+    _, go = run_bag(pipeline, sample, tmp_path / "out", params(), copy_input=False)
+    go()
+    with open(next((tmp_path / "out").glob("*.mcap")), "rb") as handle:
+        reader = make_reader(handle, decoder_factories=[DecoderFactory()])
+        assert reader.get_header().profile == "ros2"
+        decoded = list(reader.iter_decoded_messages(topics=["/camera/depth/relative"]))
+    assert len(decoded) == 6 and decoded[0].decoded_message.encoding == "32FC1"
+    assert decoded[0].channel.message_encoding == "cdr" and decoded[0].schema.encoding == "ros2msg"
+
+
+def fake_for(sample_frames=6):
+    fake = FakePipeline()
+    for index in range(sample_frames):
+        rgb, depth = render(PinholeCamera.with_size(**SIZE), t=index / 10.0)
+        fake.register(rgb, simulate(depth))
+    return fake
+
+
+def compare_bags(a, b):
+    bag_a, bag_b = read_all(a), read_all(b)
+    assert set(bag_a) == set(bag_b)
+    for topic in bag_a:
+        assert [t for t, _ in bag_a[topic]] == [t for t, _ in bag_b[topic]], topic
+        for (_, x), (_, y) in zip(bag_a[topic], bag_b[topic]):
+            assert type(x) is type(y)
+            if hasattr(x, "data"):
+                assert bytes(x.data) == bytes(y.data) if not isinstance(x.data, list) else list(x.data) == list(y.data)
+
+
+def test_interrupt_and_resume_equal_an_uninterrupted_run(sample, tmp_path):
+    """A metric mode, so the scale tracker's state has to survive the interruption."""
+    values = params(scale_mode="sparse_depth", scale_time_constant=0.3, max_range=1000.0)
+    fake = fake_for()
+    _, go = run_bag(fake, sample, tmp_path / "whole", values)
+    whole = go()
+    assert whole.written["/camera/depth"] == 6 and whole.written["/camera/depth/scale"] == 6
+
+    run, go = run_bag(fake, sample, tmp_path / "out", values)
+
+    class StopAfter:
+        def __init__(self, frames):
+            self.left = frames
+
+        def update(self, n):
+            self.left -= n
+            if self.left <= 0:
+                run.stop_requested = True
+
+    with pytest.raises(Interrupted):
+        go(progress=StopAfter(3))
+    assert not (tmp_path / "out").exists() and (tmp_path / "out.partial" / "progress.json").is_file()
+    assert 3 <= run.state.frames_done < 6
+
+    with pytest.raises(BagError, match="--resume"):
+        run_bag(fake, sample, tmp_path / "out", values)[1]()
+    resumed_run, go = run_bag(fake, sample, tmp_path / "out", values)
+    resumed = go(resume=True)
+    assert resumed.frames_served == 6 and not (tmp_path / "out.partial").exists()
+    compare_bags(tmp_path / "whole", tmp_path / "out")
+
+    # A saved run is only resumed with the settings it was made with.
+    stopped_run, go = run_bag(fake, sample, tmp_path / "again", values)
+    stopped_run.stop_requested = True
+    with pytest.raises(Interrupted):
+        go()
+    other_settings = params(scale_mode="sparse_depth")
+    with pytest.raises(BagError, match="other input, parameters or options"):
+        run_bag(fake, sample, tmp_path / "again", other_settings)[1](resume=True)
+
+
+def test_bad_messages_are_counted_and_skipped(pipeline, tmp_path):
+    pinhole = PinholeCamera.with_size(**SIZE)
+    camera = CameraIntrinsics.from_K(64, 48, pinhole.K)
+    writer = open_writer(tmp_path / "bad", "sqlite3")
+    bag = ConnectionMap(writer)
+    for index in range(5):
+        stamp = 10**9 * (index + 1)
+        header = make_header(stamp, "cam")
+        rgb, _ = render(pinhole, t=index)
+        image = array_to_image(rgb, "rgb8", header)
+        if index == 1:
+            image.encoding = "yuv422"
+        if index == 2:
+            image.data = bytes(10)
+        bag.write("/cam/image", "sensor_msgs/msg/Image", stamp, serialize_message(image))
+        info = intrinsics_to_camera_info(camera, header)
+        if index == 3:
+            info.k = [0.0] * 9
+        if index != 4:  # frame 4 has no camera info at all
+            bag.write("/cam/camera_info", "sensor_msgs/msg/CameraInfo", stamp + 1000, serialize_message(info))
+    writer.close()
+    _, go = run_bag(pipeline, tmp_path / "bad", tmp_path / "out", params(scale_mode="fixed"))
+    state = go()
+    assert state.frames_served == 3 and state.frames_done == 5
+    reasons = " | ".join(state.skipped)
+    assert "image encoding 'yuv422' is not supported" in reasons and "image data has 10 bytes" in reasons
+    assert "K is all zeros" in reasons
+    notes = " | ".join(state.notes)
+    assert "no camera_info within camera_info_tolerance" in notes
+    bag = read_all(tmp_path / "out")
+    assert len(bag["/cam/depth/relative"]) == 3 and len(bag["/cam/depth"]) == 1  # frames 3, 4 lack camera info
+
+
+def test_batches_give_the_same_outputs(pipeline, sample, tmp_path):
+    _, go = run_bag(pipeline, sample, tmp_path / "one", params(), copy_input=False)
+    go()
+    _, go = run_bag(pipeline, sample, tmp_path / "four", params(), copy_input=False, batch=4)
+    go()
+    one, four = read_all(tmp_path / "one"), read_all(tmp_path / "four")
+    for (_, a), (_, b) in zip(one["/camera/depth/relative"], four["/camera/depth/relative"]):
+        assert np.abs(np.frombuffer(bytes(a.data), np.float32) - np.frombuffer(bytes(b.data), np.float32)).max() < 1e-5
+
+
+def test_topic_detection():
+    class Connection:
+        def __init__(self, topic, msgtype):
+            self.topic, self.msgtype, self.id = topic, msgtype, topic
+
+    class Reader:
+        connections = [Connection("/a/image", "sensor_msgs/msg/CompressedImage"),
+                       Connection("/b/image", "sensor_msgs/msg/CompressedImage"),
+                       Connection("/a/camera_info", "sensor_msgs/msg/CameraInfo"),
+                       Connection("/b/camera_info", "sensor_msgs/msg/CameraInfo")]
+
+        def messages(self, connections):
+            return iter(())
+
+    with pytest.raises(BagError, match="several colour image topics: /a/image, /b/image; choose one with --image"):
+        choose_topics(Reader())
+    chosen = choose_topics(Reader(), image_topic="/b/image")
+    assert chosen["camera_info"] == "/b/camera_info"  # the image's sibling
+    with pytest.raises(BagError, match="--lidar-topic /x is not in the bag"):
+        choose_topics(Reader(), lidar_topic="/x")
+
+
+def run_cli(*args, **kwargs):
+    return subprocess.run([str(BIN / "depthmaster-bag"), *map(str, args)], capture_output=True, text=True,
+                          timeout=300, **kwargs)
+
+
+def test_command_line(tiny_checkpoint, sample, tmp_path):
+    params_file = tmp_path / "p.yaml"
+    params_file.write_text("depthmaster:\n  ros__parameters:\n    processing_res: 64\n    scale_mode: fixed\n"
+                           "    scale: 0.6\n    shift: 0.15\n")
+    result = run_cli(sample, tmp_path / "out", "--checkpoint", tiny_checkpoint, "--params", params_file,
+                     "--storage", "sqlite3", "--no-copy-input")
+    assert result.returncode == 0, result.stderr
+    assert "RANDOM weights" in result.stderr and "6 frames served, 0 messages skipped" in result.stdout
+    assert "/camera/depth " in result.stdout and set(read_all(tmp_path / "out")) == {
+        f"/camera/{t}" for t in ("depth", "depth/camera_info", "depth/relative", "depth/colored", "points",
+                                 "depth/scale")}
+    result = run_cli(sample, tmp_path / "out", "--checkpoint", tiny_checkpoint)
+    assert result.returncode == 2 and "already exists" in result.stderr
+    result = run_cli(sample, tmp_path / "o2", "--checkpoint", tiny_checkpoint, "--params", params_file,
+                     "--image-topic", "/nope")
+    assert result.returncode == 2 and "--image-topic /nope is not in the bag" in result.stderr
+
+
+def test_ctrl_c_leaves_no_output_and_resume_finishes(tiny_checkpoint, tmp_path):
+    bag = write_sample_bag(tmp_path / "long", frames=30, **SIZE)
+    params_file = tmp_path / "p.yaml"
+    params_file.write_text("depthmaster:\n  ros__parameters:\n    processing_res: 256\n")
+    options = ["--checkpoint", str(tiny_checkpoint), "--params", str(params_file)]
+    command = [str(BIN / "depthmaster-bag"), str(bag), str(tmp_path / "out"), *options]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    partial = tmp_path / "out.partial"
+    while not partial.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)  # a few frames
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "interrupted after" in stderr and not (tmp_path / "out").exists()
+    assert (partial / "progress.json").is_file() and (bag / "metadata.yaml").is_file()
+    result = run_cli(bag, tmp_path / "out", *options, "--resume")
+    assert result.returncode == 0, result.stderr
+    assert "30 frames served" in result.stdout and len(read_all(tmp_path / "out")["/camera/depth/relative"]) == 30

@@ -1,0 +1,59 @@
+"""depthmaster-play -> depthmaster-node -> depthmaster-record, three processes over a localhost ROS graph."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from depthmaster_ros.rosbag.sample_bag import TOPICS, write_sample_bag
+from depthmaster_ros.ros.conversions import stamp_to_ns
+
+from node_process import NodeProcess
+from test_bag import read_all
+
+BIN = Path(sys.executable).parent
+
+
+def wait_for_subscribers(topics, timeout=90.0):
+    """Until the node and the recorder subscribe (start-up takes a while on a loaded 2-core machine)."""
+    import time
+
+    import rclpy
+
+    probe = rclpy.create_node("probe_subscribers")
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(probe.count_subscribers(topic) > 0 for topic in topics):
+                return True
+            rclpy.spin_once(probe, timeout_sec=0.1)
+        return False
+    finally:
+        probe.destroy_node()
+
+
+def test_slow_replay_is_served_frame_by_frame(ros, tiny_checkpoint, tmp_path):
+    bag = write_sample_bag(tmp_path / "in", frames=5, width=64, height=48)
+    node = NodeProcess("/camera", tmp_path / "node.log", remaps={"image": "image_raw"}, checkpoint=tiny_checkpoint,
+                       processing_res=64, scale_mode="fixed", scale=0.6, shift=0.15)
+    recorder = subprocess.Popen([str(BIN / "depthmaster-record"), str(tmp_path / "out"), "--topics", "/camera/depth",
+                                 "/camera/points", "--max-messages", "5", "--duration", "60"],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert wait_for_subscribers([TOPICS["image"], TOPICS["camera_info"], "/camera/depth", "/camera/points"]), \
+            node.log()
+        play = subprocess.run([str(BIN / "depthmaster-play"), str(bag), "--rate", "0.5", "--wait-for-subscribers", "60",
+                               "--delay", "2",
+                               "--topics", TOPICS["image"], TOPICS["camera_info"]],
+                              capture_output=True, text=True, timeout=120)
+        assert play.returncode == 0, play.stderr
+        assert f"{TOPICS['image']} 5" in play.stdout
+        output, _ = recorder.communicate(timeout=120)
+        assert recorder.returncode == 0, output
+    finally:
+        if recorder.poll() is None:
+            recorder.kill()
+        assert node.stop() == 0, node.log()
+    recorded = read_all(tmp_path / "out")
+    input_stamps = [stamp_to_ns(m.header.stamp) for _, m in read_all(bag)[TOPICS["image"]]]
+    for topic in ("/camera/depth", "/camera/points"):
+        assert [stamp_to_ns(m.header.stamp) for _, m in recorded[topic]] == input_stamps, node.log()
