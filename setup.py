@@ -33,6 +33,7 @@ setup(
             "depthmaster-bench = depthmaster_ros.tools.bench:main",
             "depthmaster-calibrate = depthmaster_ros.tools.calibrate:main",
             "depthmaster-bag = depthmaster_ros.tools.bag:main",
+            "depthmaster-eval = depthmaster_ros.tools.eval:main",
             "depthmaster-make-sample-bag = depthmaster_ros.tools.make_sample_bag:main",
             "depthmaster-play = depthmaster_ros.tools.play:main",
             "depthmaster-record = depthmaster_ros.tools.record:main",
