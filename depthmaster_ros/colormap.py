@@ -1,7 +1,7 @@
 """Colouring [0, 1] maps for people to look at (CLI images, the node's ``depth/colored`` topic).
 
-A 256-entry lookup table from a matplotlib colormap, applied with one numpy indexing pass (fast enough for the
-node's per-frame path). Non-finite values are drawn black.
+A 256-entry lookup table from a matplotlib colormap, applied with one indexing pass on the values' device (numpy
+in, numpy out; a tensor stays a tensor). Non-finite values are drawn black.
 """
 
 from __future__ import annotations
@@ -9,6 +9,9 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+import torch
+
+from .geometry.arrays import as_tensor, like_input
 
 
 @lru_cache(maxsize=16)
@@ -26,14 +29,20 @@ def colormap_lut(name: str) -> np.ndarray:
     return lut
 
 
-def colorize(values: np.ndarray, name: str = "Spectral", vmin: float = 0.0, vmax: float = 1.0) -> np.ndarray:
+@lru_cache(maxsize=16)
+def _lut_tensor(name: str, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(colormap_lut(name).copy()).to(device)
+
+
+def colorize(values, name: str = "Spectral", vmin: float = 0.0, vmax: float = 1.0):
     """``H x W`` float -> ``H x W x 3`` uint8 RGB; values are mapped linearly from [vmin, vmax] (clipped)."""
     if vmax <= vmin:
         raise ValueError(f"colorize needs vmax > vmin, got vmin={vmin}, vmax={vmax}")
-    values = np.asarray(values, dtype=np.float32)
-    finite = np.isfinite(values)
-    scaled = (np.where(finite, values, vmin) - vmin) * (255.0 / (vmax - vmin))
-    index = np.clip(scaled + 0.5, 0, 255).astype(np.uint8)
-    rgb = colormap_lut(name)[index]
+    tensor, was_numpy = as_tensor(values)
+    tensor = tensor.float()
+    finite = torch.isfinite(tensor)
+    scaled = (torch.where(finite, tensor, torch.full_like(tensor, vmin)) - vmin) * (255.0 / (vmax - vmin))
+    index = (scaled + 0.5).clamp(0, 255).to(torch.long)
+    rgb = _lut_tensor(name, tensor.device)[index]
     rgb[~finite] = 0
-    return rgb
+    return like_input(rgb, was_numpy)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 SCALE_MODES = ("none", "fixed", "sparse_depth", "pointcloud", "ground_plane")
-DTYPE_CHOICES = ("fp32", "fp16", "bf16")
+DTYPE_CHOICES = ("auto", "fp32", "fp16", "bf16")
 RELIABILITY_CHOICES = ("best_effort", "reliable")
 
 
@@ -63,8 +63,15 @@ GROUPS: tuple[tuple[str, tuple[ParameterSpec, ...]], ...] = (
                   read_only=True),
     ParameterSpec("device", "auto", "Torch device: auto (first CUDA GPU, else CPU), cpu, cuda or cuda:N.",
                   read_only=True),
-    ParameterSpec("dtype", "fp32", "Model precision: fp32 (as the official code), fp16 or bf16. The Fourier "
-                  "Enhancement block always runs in fp32.", read_only=True, choices=DTYPE_CHOICES),
+    ParameterSpec("dtype", "auto", "Model precision: auto (bf16 on a GPU that supports it, else fp32), fp32 (as "
+                  "the official code), fp16 or bf16. The Fourier Enhancement block always runs in fp32.",
+                  read_only=True, choices=DTYPE_CHOICES),
+    ParameterSpec("compile", False, "torch.compile the model at configure (fast on a GPU; the first frame of each "
+                  "size compiles for minutes unless warmup_size is set; kernels are cached across restarts).",
+                  read_only=True),
+    ParameterSpec("cuda_graphs", False, "Also replay CUDA graphs (implies compile; GPU only).", read_only=True),
+    ParameterSpec("warmup_size", "", "WIDTHxHEIGHT of the camera images, to compile and warm the model at "
+                  "configure instead of on the first frame ('' = no warm-up).", read_only=True),
     ParameterSpec("cpu_threads", 0, "Torch CPU threads (0 = torch's default). Only matters on the CPU.",
                   read_only=True, min_value=0, max_value=256),
     ParameterSpec("autostart", True, "Configure and activate at start-up, so a plain run works without a "
@@ -172,6 +179,8 @@ def check_values(values: dict[str, Any]) -> list[str]:
     merged = {**defaults(), **values}
     if not problems and merged["max_range"] <= merged["min_range"]:
         problems.append(f"max_range ({merged['max_range']}) must be greater than min_range ({merged['min_range']})")
+    if not problems and merged["warmup_size"] and not _parse_size(merged["warmup_size"]):
+        problems.append(f"warmup_size must be WIDTHxHEIGHT such as 640x480, got {merged['warmup_size']!r}")
     if not problems and "colormap" in values:
         from .colormap import colormap_lut
 
@@ -180,6 +189,19 @@ def check_values(values: dict[str, Any]) -> list[str]:
         except ValueError as exc:
             problems.append(str(exc))
     return problems
+
+
+def _parse_size(text: str) -> tuple[int, int] | None:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        return None
+    return (width, height) if width > 0 and height > 0 else None
+
+
+def warmup_size(text: str) -> tuple[int, int] | None:
+    """(width, height) of a warmup_size parameter, or None for ''."""
+    return _parse_size(text) if text else None
 
 
 def load_params_file(path: str | Path, node_name: str = "depthmaster") -> dict[str, Any]:

@@ -17,11 +17,14 @@ why, so the node can report it on /diagnostics.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Iterable, Sequence
 
 import cv2
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from .colormap import colorize
 from .geometry.depth_conversion import apply_range_limits, flying_pixels, sqrt_disparity_to_depth
@@ -130,10 +133,17 @@ def output_size(height: int, width: int, output_scale: float) -> tuple[int, int]
 
 
 def resize_to(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Area-averaging resize to (height, width); a no-op at the same size."""
+    """Area-averaging resize of a numpy image to (height, width); a no-op at the same size."""
     if image.shape[:2] == size:
         return image
     return cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+
+
+def resize_map(values: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Area-averaging resize of an ``H x W`` tensor on its device; a no-op at the same size."""
+    if tuple(values.shape) == tuple(size):
+        return values
+    return F.interpolate(values[None, None], size=size, mode="area")[0, 0]
 
 
 def measured_pairs(relative: np.ndarray, camera: CameraIntrinsics | None, hints: MetricHints | None,
@@ -177,14 +187,20 @@ class DepthProcessor:
         self.config = config or ProcessingConfig()
         self.tracker = ScaleTracker()
 
-    # The model on a batch of same-size frames (several cameras, or the bag tool's batches).
-    def infer(self, images: Sequence[np.ndarray], config: ProcessingConfig | None = None) -> list[np.ndarray]:
+    def infer(self, images: Sequence[np.ndarray], config: ProcessingConfig | None = None) -> list[torch.Tensor]:
+        """The model on a batch of same-size H x W x 3 uint8 frames (several cameras, or the bag tool's
+        batches): relative maps as tensors on the model's device (post-processing continues there)."""
         config = config or self.config
-        return self.pipeline(list(images), processing_res=config.processing_res, batch_size=max(1, len(images)))
+        batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)
+        device = self.pipeline.device
+        if device.type == "cuda":
+            batch = batch.pin_memory().to(device, non_blocking=True)
+        return list(self.pipeline.predict(batch, config.processing_res))
 
-    def estimate_scale(self, relative: np.ndarray, camera: CameraIntrinsics | None, hints: MetricHints | None,
+    def estimate_scale(self, relative, camera: CameraIntrinsics | None, hints: MetricHints | None,
                        config: ProcessingConfig, stamp: float) -> tuple[ScaleFit | None, str]:
-        """The (s, t) to use for this frame (full-size relative map and intrinsics) and a status line."""
+        """The (s, t) to use for this frame (full-size relative map and intrinsics) and a status line. The fit
+        runs on the CPU: it samples the map at a few thousand measured pixels."""
         mode = config.scale_mode
         if mode == "none":
             return None, "scale_mode none: relative outputs only"
@@ -195,6 +211,8 @@ class DepthProcessor:
         self.tracker.time_constant = config.scale_time_constant
         self.tracker.hold_s = config.scale_hold_s
         self.tracker.jump_threshold = config.scale_jump_threshold
+        if isinstance(relative, torch.Tensor):
+            relative = relative.cpu().numpy()
         p, d, reason = measured_pairs(relative, camera, hints, config)
         outcome = FitOutcome(None, reason) if p is None else robust_fit(p, d, mode, config.fit_settings, stamp=stamp)
         return self.tracker.update(outcome, stamp)
@@ -202,29 +220,33 @@ class DepthProcessor:
     def postprocess(
         self,
         rgb: np.ndarray,
-        relative: np.ndarray,
+        relative,
         camera: CameraIntrinsics | None,
         outputs: Iterable[str] = OUTPUTS,
         config: ProcessingConfig | None = None,
         hints: MetricHints | None = None,
         stamp: float = 0.0,
     ) -> DepthProducts:
+        """``relative``: the model's H x W map (a tensor stays on its device for the image work; numpy is
+        accepted). The products come back as numpy arrays, ready for messages."""
         config = config or self.config
         outputs = frozenset(outputs)
         if unknown := outputs - OUTPUTS:
             raise ValueError(f"unknown outputs {sorted(unknown)}; choose from {sorted(OUTPUTS)}")
+        relative = torch.as_tensor(relative)
         height, width = relative.shape
         if camera is not None and (camera.width, camera.height) != (width, height):
             raise ValueError(
                 f"camera info is {camera.width}x{camera.height} but the image is {width}x{height}"
             )
         size = output_size(height, width, config.output_scale)
+        resized = resize_map(relative.float(), size)
         products = DepthProducts(
-            relative=resize_to(relative, size),
+            relative=resized.cpu().numpy(),
             camera=None if camera is None else camera.scaled(size[1], size[0]),
         )
         if "colored" in outputs:
-            products.colored = colorize(products.relative, config.colormap)
+            products.colored = colorize(resized, config.colormap).cpu().numpy()
         if not outputs & {"depth", "points", "scale"}:
             return products
         products.scale, products.scale_status = self.estimate_scale(relative, camera, hints, config, stamp)
@@ -236,16 +258,16 @@ class DepthProcessor:
             return products
         if not outputs & {"depth", "points"}:
             return products
-        depth = sqrt_disparity_to_depth(products.relative, products.scale.scale, products.scale.shift)
+        depth = sqrt_disparity_to_depth(resized, products.scale.scale, products.scale.shift)
         if config.sky_threshold > 0:
-            depth[products.relative < config.sky_threshold] = np.inf
+            depth[resized < config.sky_threshold] = math.inf
         depth = apply_range_limits(depth, config.min_range, config.max_range)
         if config.flying_pixel_threshold > 0:
-            depth[flying_pixels(depth, config.flying_pixel_threshold)] = np.nan
-        products.depth = depth
+            depth[flying_pixels(depth, config.flying_pixel_threshold)] = math.nan
+        products.depth = depth.cpu().numpy()
         if "points" in outputs:
             colour = resize_to(rgb, size) if config.cloud_color else None
-            products.points = depth_to_points(products.depth, products.camera, config.cloud_stride, colour)
+            products.points = depth_to_points(depth, products.camera, config.cloud_stride, colour)
         return products
 
     def process(

@@ -88,11 +88,11 @@ def write_datasets(root: Path, frames: int = 2) -> dict[str, list[np.ndarray]]:
     for i in range(frames):
         rgb, depth = scene(640, 480, i)
         mm = np.round(np.clip(depth, 0, 9.5) * 1000).astype(np.uint16)
-        base = f"test/kitchen_{i:04d}"
+        base = "test/kitchen_0004"
         files[f"{base}/rgb_{i:04d}.png"] = _png(rgb)
-        files[f"{base}/depth_raw_{i:04d}.png"] = _png(mm)
-        files[f"{base}/depth_filled_{i:04d}.png"] = _png(mm)
-        lines.append(f"{base}/rgb_{i:04d}.png {base}/depth_raw_{i:04d}.png {base}/depth_filled_{i:04d}.png")
+        files[f"{base}/depth_{i:04d}.png"] = _png(mm)
+        files[f"{base}/filled_{i:04d}.png"] = _png(mm)
+        lines.append(f"{base}/rgb_{i:04d}.png {base}/depth_{i:04d}.png {base}/filled_{i:04d}.png")
         truths["nyu"].append(mm / 1000.0)
     _write(root, "nyuv2/nyu_labeled_extracted.tar", files, as_tar=False)
     _list(root, "nyu/labeled/filename_list_test.txt", lines)
@@ -102,10 +102,10 @@ def write_datasets(root: Path, frames: int = 2) -> dict[str, list[np.ndarray]]:
     for i in range(frames):
         rgb, depth = scene(96, 64, i)
         raw = np.where(depth > 0, depth, np.inf).astype("<f4")
-        files[f"courtyard/images/dslr_images/DSC_{i:04d}.JPG"] = _jpg(rgb)
-        files[f"courtyard/ground_truth_masks/dslr_images/DSC_{i:04d}.JPG"] = raw.tobytes()
-        lines.append(f"courtyard/images/dslr_images/DSC_{i:04d}.JPG "
-                     f"courtyard/ground_truth_masks/dslr_images/DSC_{i:04d}.JPG")
+        files[f"rgb/office/images/dslr_images/DSC_{i:04d}.JPG"] = _jpg(rgb)
+        files[f"depth/office_dslr_depth/office/ground_truth_depth/dslr_images/DSC_{i:04d}.JPG"] = raw.tobytes()
+        lines.append(f"rgb/office/images/dslr_images/DSC_{i:04d}.JPG "
+                     f"depth/office_dslr_depth/office/ground_truth_depth/dslr_images/DSC_{i:04d}.JPG")
         truths["eth3d"].append(np.where(np.isinf(raw), 0.0, raw.astype(np.float64)))
     _write(root, "eth3d/eth3d.tar", files, as_tar=True)
     _list(root, "eth3d/eth3d_filename_list.txt", lines)
@@ -115,9 +115,9 @@ def write_datasets(root: Path, frames: int = 2) -> dict[str, list[np.ndarray]]:
     for i in range(frames):
         rgb, depth = scene(64, 48, i)
         mm = np.round(np.clip(depth, 0, 9.5) * 1000).astype(np.uint16)
-        files[f"scene0000_00/color/{i:06d}.jpg"] = _jpg(rgb)
-        files[f"scene0000_00/depth/{i:06d}.png"] = _png(mm)
-        lines.append(f"scene0000_00/color/{i:06d}.jpg scene0000_00/depth/{i:06d}.png")
+        files[f"scene0406_02/color/{i:06d}.jpg"] = _jpg(rgb)
+        files[f"scene0406_02/depth/{i:06d}.png"] = _png(mm)
+        lines.append(f"scene0406_02/color/{i:06d}.jpg scene0406_02/depth/{i:06d}.png")
         truths["scannet"].append(mm / 1000.0)
     _write(root, "scannet/scannet_val_sampled_800_1.tar", files, as_tar=False)
     _list(root, "scannet/scannet_val_sampled_list_800_1.txt", lines)
@@ -127,7 +127,7 @@ def write_datasets(root: Path, frames: int = 2) -> dict[str, list[np.ndarray]]:
     for i in range(frames):
         rgb, depth = scene(64, 48, i)
         mask = diode_mask(depth)
-        base = f"val/outdoor/scene_00019/scan_00183/00019_00183_outdoor_{i:03d}_010"
+        base = f"indoors/scene_00021/scan_00189/00021_00189_indoors_{i:03d}_010"
         files[f"{base}.png"] = _png(rgb)
         files[f"{base}_depth.npy"] = _npy(depth.astype(np.float32)[..., None])
         files[f"{base}_depth_mask.npy"] = _npy(mask.astype(np.float32))
@@ -141,9 +141,9 @@ def write_datasets(root: Path, frames: int = 2) -> dict[str, list[np.ndarray]]:
     for i in range(frames):
         rgb, depth = scene(64, 48, i)
         mm = np.round(np.clip(depth, 0, 60) * 1000).astype(np.uint16)
-        files[f"val/ai_001_010/rgb_cam_00_fr{i:04d}.png"] = _png(rgb)
-        files[f"val/ai_001_010/depth_plane_cam_00_fr{i:04d}.png"] = _png(mm)
-        lines.append(f"val/ai_001_010/rgb_cam_00_fr{i:04d}.png val/ai_001_010/depth_plane_cam_00_fr{i:04d}.png")
+        files[f"ai_003_010/rgb_cam_00_fr{i:04d}.png"] = _png(rgb)
+        files[f"ai_003_010/depth_plane_cam_00_fr{i:04d}.png"] = _png(mm)
+        lines.append(f"ai_003_010/rgb_cam_00_fr{i:04d}.png ai_003_010/depth_plane_cam_00_fr{i:04d}.png")
         truths["hypersim"].append(mm / 1000.0)
     _write(root, "hypersim/hypersim_processed_val.tar", files, as_tar=True)
     _list(root, "hypersim/filename_list_val_filtered_small_80.txt", lines)

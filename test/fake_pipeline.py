@@ -18,6 +18,7 @@ def simulate(depth):
 
 class FakePipeline:
     device = torch.device("cpu")
+    dtype = torch.float32
     random_weights = False
     default_processing_resolution = 768
 
@@ -42,6 +43,11 @@ class FakePipeline:
         single = isinstance(images, np.ndarray)
         out = [self.maps[self._key(image)] for image in ([images] if single else images)]
         return out[0] if single else out
+
+    def predict(self, rgb, processing_res=None):
+        """The pipeline's tensor API: [B, 3, H, W] uint8 values -> [B, H, W] float32."""
+        images = rgb.permute(0, 2, 3, 1).to(torch.uint8).cpu().numpy()
+        return torch.from_numpy(np.stack([self.maps[self._key(image)] for image in images]))
 
     def describe(self):
         return "fake DepthMaster (test double)"

@@ -1,28 +1,55 @@
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+BIN = Path(sys.executable).parent
 STAGES = ["preprocess", "encode", "unet", "decode", "postprocess", "cloud", "message build"]
 
 
-def test_bench_prints_every_stage(tmp_path):
+def run(*args, timeout=300, **kwargs):
+    return subprocess.run([str(BIN / "depthmaster-bench"), *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, **kwargs)
+
+
+def test_bench_prints_every_field(tmp_path):
     out = tmp_path / "bench.json"
-    result = subprocess.run([str(Path(sys.executable).parent / "depthmaster-bench"), "--random-tiny", "--sizes",
-                             "48x64,40x56", "--batch", "2", "--iterations", "3", "--warmup", "1", "--json", str(out)],
-                            capture_output=True, text=True, timeout=300)
+    result = run("--random-tiny", "--sizes", "48x64,40x56", "--batch", "2", "--iterations", "3", "--warmup", "1",
+                 "--dtype", "bf16", "--json", out)
     assert result.returncode == 0, result.stderr
-    for stage in STAGES:
-        assert stage in result.stdout
+    for text in STAGES + ["frames/s", "TFLOP/s achieved", "max |fast - fp32|"]:
+        assert text in result.stdout
     data = json.loads(out.read_text())
-    assert [r["size"] for r in data["results"]] == ["48x64", "40x56"]
+    assert [r["size"] for r in data["results"]] == ["48x64", "40x56"] and data["dtype"] == "bf16"
     for entry in data["results"]:
         assert list(entry["stages"]) == STAGES and entry["batch"] == 2
         assert all(0 < s["p50_ms"] <= s["p95_ms"] for s in entry["stages"].values())
         assert abs(entry["total_p50_ms"] - sum(s["p50_ms"] for s in entry["stages"].values())) < 1e-9
+        assert entry["tflop_per_frame"] > 0 and entry["achieved_tflops"] > 0
+        assert 0 < entry["max_abs_error_vs_fp32"] < 0.2  # bf16 vs fp32 on random tiny weights
+
+
+def test_flop_count_of_the_published_architecture():
+    """The counts quoted in the speed issue (H200 analysis): encoder 1.32, U-Net 0.96 (+ FE), decoder 2.95."""
+    from depthmaster_ros.model.architectures import SD2_UNET_CONFIG, SD2_VAE_CONFIG
+    from depthmaster_ros.model.flops import stage_flops
+
+    flops = {k: v / 1e12 for k, v in stage_flops(SD2_UNET_CONFIG, SD2_VAE_CONFIG, 1, 480, 640).items()}
+    assert abs(flops["encode"] - 1.32) < 0.01 and abs(flops["decode"] - 2.95) < 0.01
+    assert 0.96 < flops["unet"] < 0.98  # SD2 U-Net + the FE block's ~0.011
+
+
+def test_bench_node_mode(tmp_path):
+    env = {**os.environ, "ROS_DOMAIN_ID": str(int(os.environ["ROS_DOMAIN_ID"]) % 100 + 121)}
+    result = run("--random-tiny", "--node", "--sizes", "48x64", "--iterations", "3", "--warmup", "1",
+                 "--json", tmp_path / "node.json", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "image stamp -> depth and points received, 3 frames" in result.stdout
+    latency = json.loads((tmp_path / "node.json").read_text())["node_latency"]
+    assert latency["frames"] == 3 and 0 < latency["p50_ms"] <= latency["p95_ms"] < 10_000
 
 
 def test_bench_rejects_bad_sizes():
-    result = subprocess.run([str(Path(sys.executable).parent / "depthmaster-bench"), "--random-tiny", "--sizes", "4x"],
-                            capture_output=True, text=True, timeout=120)
+    result = run("--random-tiny", "--sizes", "4x", timeout=120)
     assert result.returncode == 2 and "is not HEIGHTxWIDTH" in result.stderr

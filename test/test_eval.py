@@ -132,6 +132,15 @@ def test_boundary_f1_properties():
     assert si_boundary_f1(np.full_like(gt, 5.0), gt, valid) == 0.0  # no edges found
     shifted = np.roll(gt, 3, axis=1)
     assert 0.0 < si_boundary_f1(shifted, gt, valid) < 1.0
+    # Hand count at one threshold. GT edges (pixels whose neighbour is nearer): 20 on each side of the square.
+    # A predicted near band from column 10 to the border: its left side matches (20/20), it has no right side,
+    # and its top and bottom sides are 30 long with 20 matching. Recall (1 + 0 + 1 + 1) / 4 = 0.75, precision
+    # (1 + 0 + 2/3 + 2/3) / 4 = 7/12, F1 = 2 * 0.75 * 7/12 / (0.75 + 7/12) = 0.65625.
+    from depthmaster_ros.eval.metrics import boundary_f1
+
+    band = np.full_like(gt, 10.0)
+    band[10:30, 10:] = 2.0
+    assert boundary_f1(band, gt, valid, 1.1) == pytest.approx(0.65625)
 
 
 BIN = Path(sys.executable).parent
@@ -177,7 +186,7 @@ def test_missing_and_malformed_files(data, tmp_path):
     bad_list.write_text("only_one_column.png\n")
     with pytest.raises(DatasetError, match="line 1: expected at least 2 paths"):
         EvalDataset(SPECS["nyu"], root, bad_list)
-    bad_list.write_text("test/kitchen_0000/rgb_0000.png test/nowhere/depth.png\n")
+    bad_list.write_text("test/kitchen_0004/rgb_0000.png test/nowhere/depth.png\n")
     dataset = EvalDataset(SPECS["nyu"], root, bad_list)
     with pytest.raises(DatasetError, match="missing file .*test/nowhere/depth.png"):
         dataset.load(0)

@@ -29,7 +29,7 @@ def test_issue_names_exist():
     [
         ({"scale": "big"}, "scale must be a float, got str"),
         ({"cloud_stride": 0}, "cloud_stride must be >= 1"),
-        ({"dtype": "int8"}, "dtype must be one of fp32, fp16, bf16"),
+        ({"dtype": "int8"}, "dtype must be one of auto, fp32, fp16, bf16"),
         ({"min_range": 5.0, "max_range": 2.0}, "max_range (2.0) must be greater than min_range (5.0)"),
         ({"colormap": "nope"}, "unknown colormap 'nope'"),
         ({"typo": 1}, "unknown parameter 'typo'"),

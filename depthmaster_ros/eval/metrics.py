@@ -35,26 +35,24 @@ def depth_metrics(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray) -> dict[s
     }
 
 
-def _occluding_edges(inverse_depth: np.ndarray, valid: np.ndarray, threshold: float):
-    """For the 4 neighbour directions, where a pixel and its neighbour are both valid and the neighbour is
-    nearer (larger inverse depth) by more than ``threshold`` times: the depth-edge relations of the image."""
-    x = inverse_depth
-    pairs = (
-        (x[:, 1:], x[:, :-1], valid[:, 1:] & valid[:, :-1]),  # right neighbour vs pixel
-        (x[:, :-1], x[:, 1:], valid[:, :-1] & valid[:, 1:]),  # left
-        (x[1:, :], x[:-1, :], valid[1:, :] & valid[:-1, :]),  # below
-        (x[:-1, :], x[1:, :], valid[:-1, :] & valid[1:, :]),  # above
-    )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return [(a / b > threshold) & both for a, b, both in pairs]
+def _occluding_edges(depth: np.ndarray, valid: np.ndarray, threshold: float) -> list[np.ndarray]:
+    """For the 4 neighbour directions: where the neighbour is nearer than the pixel by more than ``threshold``
+    times in inverse depth (``1 / max(d, 1e-6)``), at valid pixels (the neighbour's validity is not checked, as
+    in the reference implementation). Each map is H x W, False where there is no neighbour."""
+    x = 1.0 / np.maximum(np.asarray(depth, dtype=np.float64), 1e-6)
+    maps = [np.zeros(x.shape, dtype=bool) for _ in range(4)]
+    maps[0][:, :-1] = x[:, 1:] / x[:, :-1] > threshold  # right neighbour
+    maps[1][:, 1:] = x[:, :-1] / x[:, 1:] > threshold  # left
+    maps[2][:-1, :] = x[1:, :] / x[:-1, :] > threshold  # below
+    maps[3][1:, :] = x[:-1, :] / x[1:, :] > threshold  # above
+    return [edges & valid for edges in maps]
 
 
 def boundary_f1(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray, threshold: float) -> float:
     """F1 of the predicted depth edges against the GT ones at one ratio threshold; precision and recall are the
     means over the 4 directions."""
-    with np.errstate(divide="ignore"):  # invalid pixels may hold 0; they are masked out
-        p_edges = _occluding_edges(1.0 / np.asarray(pred, dtype=np.float64), valid, threshold)
-        g_edges = _occluding_edges(1.0 / np.asarray(gt, dtype=np.float64), valid, threshold)
+    p_edges = _occluding_edges(pred, valid, threshold)
+    g_edges = _occluding_edges(gt, valid, threshold)
     recall = np.mean([np.count_nonzero(p & g) / max(np.count_nonzero(g), 1) for p, g in zip(p_edges, g_edges)])
     precision = np.mean([np.count_nonzero(p & g) / max(np.count_nonzero(p), 1) for p, g in zip(p_edges, g_edges)])
     return 0.0 if precision + recall == 0 else float(2 * precision * recall / (precision + recall))

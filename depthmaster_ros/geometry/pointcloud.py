@@ -5,14 +5,19 @@ non-finite depth (NaN invalid, +/-Inf out of range) gives a NaN point. ``stride`
 both directions starting at (0, 0): the cloud is what depth_image_proc would give for the depth image decimated
 with CameraInfo binning = stride. Points are in the camera's optical frame (REP 103: x right, y down, z forward).
 
-The result is a structured array ready to become PointCloud2 bytes: fields ``x, y, z`` float32 (12 bytes a point)
-or ``x, y, z, rgb`` (16 bytes; ``rgb`` is a float32 whose bits are 0x00RRGGBB, the PCL/RViz convention).
+The projection runs where the depth is (a tensor on the GPU in the node's fast path, or numpy); the result is a
+structured numpy array ready to become PointCloud2 bytes: fields ``x, y, z`` float32 (12 bytes a point) or
+``x, y, z, rgb`` (16 bytes; ``rgb`` is a float32 whose bits are 0x00RRGGBB, the PCL/RViz convention).
 """
 
 from __future__ import annotations
 
-import numpy as np
+import math
 
+import numpy as np
+import torch
+
+from .arrays import as_tensor
 from .intrinsics import CameraIntrinsics
 
 XYZ_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4")])
@@ -30,27 +35,31 @@ def unpack_rgb(packed: np.ndarray) -> np.ndarray:
     return np.stack([(bits >> 16) & 255, (bits >> 8) & 255, bits & 255], axis=-1).astype(np.uint8)
 
 
-def depth_to_points(
-    depth: np.ndarray, camera: CameraIntrinsics, stride: int = 1, rgb: np.ndarray | None = None
-) -> np.ndarray:
+def project_depth(depth: torch.Tensor, camera: CameraIntrinsics, stride: int = 1) -> torch.Tensor:
+    """``ceil(H/stride) x ceil(W/stride) x 3`` float32 x, y, z on the depth's device (NaN for no point)."""
+    z = depth[::stride, ::stride].float()
+    z = torch.where(torch.isfinite(z), z, torch.full_like(z, math.nan))
+    u = torch.arange(0, camera.width, stride, device=z.device, dtype=torch.float32)
+    v = torch.arange(0, camera.height, stride, device=z.device, dtype=torch.float32)
+    x = (u - camera.cx)[None, :] * (z * (1.0 / camera.fx))
+    y = (v - camera.cy)[:, None] * (z * (1.0 / camera.fy))
+    return torch.stack([x, y, z], dim=-1)
+
+
+def depth_to_points(depth, camera: CameraIntrinsics, stride: int = 1, rgb: np.ndarray | None = None) -> np.ndarray:
     """Organised cloud of shape ``(ceil(H/stride), ceil(W/stride))`` as a structured array (see module doc)."""
-    if depth.shape != (camera.height, camera.width):
-        raise ValueError(
-            f"depth image is {depth.shape[1]}x{depth.shape[0]} but the camera info is {camera.width}x{camera.height}"
-        )
+    values, _ = as_tensor(depth)
+    if tuple(values.shape) != (camera.height, camera.width):
+        raise ValueError(f"depth image is {values.shape[1]}x{values.shape[0]} but the camera info is "
+                         f"{camera.width}x{camera.height}")
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
-    z = depth[::stride, ::stride].astype(np.float32, copy=False)
-    u = np.arange(0, camera.width, stride, dtype=np.float32)
-    v = np.arange(0, camera.height, stride, dtype=np.float32)
-    cloud = np.empty(z.shape, dtype=XYZ_DTYPE if rgb is None else XYZRGB_DTYPE)
-    finite = np.isfinite(z)
-    z = np.where(finite, z, np.float32(np.nan))
-    cloud["x"] = (u - np.float32(camera.cx))[None, :] * (z * np.float32(1.0 / camera.fx))
-    cloud["y"] = (v - np.float32(camera.cy))[:, None] * (z * np.float32(1.0 / camera.fy))
-    cloud["z"] = z
+    xyz = project_depth(values, camera, stride).cpu().numpy()
+    cloud = np.empty(xyz.shape[:2], dtype=XYZ_DTYPE if rgb is None else XYZRGB_DTYPE)
+    fields = cloud.view(np.float32).reshape(*xyz.shape[:2], -1)
+    fields[..., :3] = xyz
     if rgb is not None:
-        if rgb.shape[:2] != depth.shape:
-            raise ValueError(f"colour image {rgb.shape[:2]} and depth {depth.shape} differ in size")
-        cloud["rgb"] = pack_rgb(rgb[::stride, ::stride])
+        if rgb.shape[:2] != tuple(values.shape):
+            raise ValueError(f"colour image {rgb.shape[:2]} and depth {tuple(values.shape)} differ in size")
+        fields[..., 3] = pack_rgb(rgb[::stride, ::stride])
     return cloud

@@ -28,9 +28,14 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     return resolved
 
 
-def resolve_dtype(dtype: str | torch.dtype | None = None) -> torch.dtype:
-    """``None`` means float32 (the precision of the official code and of every published number)."""
+def resolve_dtype(dtype: str | torch.dtype | None = None, device: torch.device | None = None) -> torch.dtype:
+    """``None`` means float32 (the precision of the official code and of every published number); ``"auto"``
+    means bfloat16 on a CUDA device that supports it and float32 otherwise."""
     if dtype is None:
+        return torch.float32
+    if str(dtype) == "auto":
+        if device is not None and device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
         return torch.float32
     if isinstance(dtype, torch.dtype):
         if dtype not in DTYPES.values():
@@ -39,7 +44,7 @@ def resolve_dtype(dtype: str | torch.dtype | None = None) -> torch.dtype:
     try:
         return DTYPES[str(dtype).lower()]
     except KeyError:
-        raise ValueError(f"unknown dtype '{dtype}': expected fp32, fp16 or bf16") from None
+        raise ValueError(f"unknown dtype '{dtype}': expected auto, fp32, fp16 or bf16") from None
 
 
 def dtype_name(dtype: torch.dtype) -> str:

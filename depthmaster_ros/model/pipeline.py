@@ -33,6 +33,7 @@ from .checkpoint import (
 )
 from .device import dtype_name, resolve_device, resolve_dtype
 from .empty_text import cache_locations, load_empty_text_embedding, read_cached
+from .acceleration import compile_stages, fold_channel_mean, to_channels_last
 from .resize import processing_size, resize_bilinear, resize_uint8_values
 from .unet import attach_fourier_enhancement
 
@@ -68,17 +69,19 @@ class DepthMasterPipeline:
                 "(2 tokens x the U-Net's cross_attention_dim)"
             )
         self.device = resolve_device(device)
-        self.dtype = resolve_dtype(dtype)
+        self.dtype = resolve_dtype(dtype, self.device)
         # torch.nn.Module.to, not diffusers' ModelMixin.to: the latter warns on every dtype cast (its list of
         # modules to keep in float32 is never None), and neither model has such modules.
         self.unet = torch.nn.Module.to(unet, self.device, self.dtype).eval().requires_grad_(False)
         self.unet.fftblock.float()  # FE stays float32 (see fourier_enhancement.py)
         self.vae = torch.nn.Module.to(vae, self.device, self.dtype).eval().requires_grad_(False)
+        fold_channel_mean(self.vae)  # exact: decode's channel mean comes out of the last conv
         self.empty_text_embedding = empty_text_embedding.to(self.device, self.dtype)
         self.default_processing_resolution = int(default_processing_resolution)
         self.source = source
         self.random_weights = random_weights
         self.text_encoder_loaded = False
+        self.compiled = self.cuda_graphs = False
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -88,9 +91,12 @@ class DepthMasterPipeline:
         device: str | torch.device | None = None,
         dtype: str | torch.dtype | None = None,
         allow_download: bool = False,
+        compile: bool = False,
+        cuda_graphs: bool = False,
     ) -> "DepthMasterPipeline":
         """Load a checkpoint folder in the official layout, or a Hugging Face repo id (default
         ``zysong212/DepthMaster``) from the local HF cache, downloading it only when ``allow_download``.
+        ``compile`` / ``cuda_graphs``: see :meth:`accelerate`.
 
         Raises :class:`CheckpointError` naming what is missing or wrong and how to get the weights.
         """
@@ -123,11 +129,38 @@ class DepthMasterPipeline:
             random_weights=(root / RANDOM_WEIGHTS_MARKER).is_file(),
         )
         pipe.text_encoder_loaded = embedding_source == "text_encoder"
+        pipe.accelerate(compile=compile, cuda_graphs=cuda_graphs)
         return pipe
+
+    def accelerate(self, compile: bool = False, cuda_graphs: bool = False, channels_last: bool | None = None) -> None:
+        """The fast path's switches: channels-last memory (default: on CUDA), ``torch.compile`` of the three
+        stages with static shapes (each new processing size compiles once, minutes for the full model), and CUDA
+        graphs on top (``cuda_graphs`` implies ``compile``). Call :meth:`warmup` before the first real frame."""
+        if channels_last is None:
+            channels_last = self.device.type == "cuda"
+        if channels_last:
+            to_channels_last(self.unet, self.vae)
+        if cuda_graphs and self.device.type != "cuda":
+            raise ValueError("cuda_graphs needs a CUDA device; this pipeline runs on " + str(self.device))
+        if compile or cuda_graphs:
+            compile_stages(self, cuda_graphs=cuda_graphs)
+        self.compiled, self.cuda_graphs = bool(compile or cuda_graphs), bool(cuda_graphs)
+
+    def warmup(self, height: int, width: int, batch: int = 1, processing_res: int | None = None,
+               runs: int = 2) -> None:
+        """Run the model on blank frames of this size so compilation, autotuning and CUDA-graph capture happen
+        now rather than on the first real frame."""
+        blank = torch.zeros(batch, 3, height, width, dtype=torch.uint8)
+        for _ in range(runs if self.compiled else 1):
+            self.predict(blank, processing_res)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
 
     def describe(self) -> str:
         weights = "RANDOM weights (smoke test only)" if self.random_weights else "weights"
-        return f"DepthMaster {weights} from {self.source or '<memory>'} on {self.device} ({dtype_name(self.dtype)})"
+        fast = ", compiled" + (" with CUDA graphs" if self.cuda_graphs else "") if self.compiled else ""
+        return (f"DepthMaster {weights} from {self.source or '<memory>'} on {self.device} "
+                f"({dtype_name(self.dtype)}{fast})")
 
     # ------------------------------------------------------------------ stages (tensors on self.device)
     def preprocess(self, rgb: torch.Tensor, processing_res: int | None = None) -> torch.Tensor:

@@ -25,8 +25,9 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
-from ..parameters import PARAMETERS, PARAMETERS_BY_NAME, check_values, normalize
+from ..parameters import PARAMETERS, PARAMETERS_BY_NAME, check_values, normalize, warmup_size
 from ..processing import DepthProcessor, ProcessingConfig
+from ..model.device import dtype_name
 from .conversions import InputError, decode_image, stamp_to_ns
 from .frame_inputs import FrameInputs
 from .outputs import OUTPUT_TOPICS, needed_outputs, output_messages
@@ -114,8 +115,13 @@ class DepthMasterNode(LifecycleNode):
         try:
             pipeline = DepthMasterPipeline.from_pretrained(
                 values["checkpoint"], device=values["device"], dtype=values["dtype"],
-                allow_download=values["allow_download"],
+                allow_download=values["allow_download"], compile=values["compile"],
+                cuda_graphs=values["cuda_graphs"],
             )
+            size = warmup_size(values["warmup_size"])
+            if size is not None:
+                self.get_logger().info(f"warming up the model at {size[0]}x{size[1]} ...")
+                pipeline.warmup(size[1], size[0], processing_res=values["processing_res"])
         except (CheckpointError, ValueError, RuntimeError, OSError) as exc:
             self._problem = f"configure failed: {exc}"
             self.get_logger().error(self._problem)
@@ -271,6 +277,12 @@ class DepthMasterNode(LifecycleNode):
 
     # ------------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:
+        try:
+            self._diagnostics.publish(self._diagnostic_report())
+        except Exception as exc:  # a report must never take the executor (and the node's services) down
+            self.get_logger().error(f"diagnostics failed: {type(exc).__name__}: {exc}", throttle_duration_sec=10.0)
+
+    def _diagnostic_report(self):
         stats = self._stats.snapshot()
         stats["frames_dropped"] = self._slot.dropped
         recent_problem = stats.pop("recent_problem")
@@ -279,7 +291,7 @@ class DepthMasterNode(LifecycleNode):
         values = {"lifecycle_state": state, "checkpoint": self.get_parameter("checkpoint").value}
         pipeline = self._processor.pipeline if self._processor is not None else None
         if pipeline is not None:
-            values.update(model=pipeline.describe(), device=str(pipeline.device), dtype=self.get_parameter("dtype").value)
+            values.update(model=pipeline.describe(), device=str(pipeline.device), dtype=dtype_name(pipeline.dtype))
             if pipeline.device.type == "cuda":
                 import torch
 
@@ -307,8 +319,8 @@ class DepthMasterNode(LifecycleNode):
             level, message = DiagnosticStatus.WARN, self._metric_note
         else:
             level, message = DiagnosticStatus.OK, "serving"
-        self._diagnostics.publish(diagnostic_array(self.get_clock().now().to_msg(), f"{self.get_name()}: depth",
-                                                   values.get("device", "none"), level, message, values))
+        return diagnostic_array(self.get_clock().now().to_msg(), f"{self.get_name()}: depth",
+                                values.get("device", "none"), level, message, values)
 
 
 def main(args: list[str] | None = None) -> int:

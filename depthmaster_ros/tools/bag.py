@@ -15,6 +15,8 @@ import signal
 import sys
 from pathlib import Path
 
+from ..parameters import DTYPE_CHOICES
+
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="depthmaster-bag", description=__doc__.split("\n\n")[0])
@@ -32,7 +34,7 @@ def parse_args(argv):
     parser.add_argument("--storage", choices=["mcap", "sqlite3"], default="mcap")
     parser.add_argument("--batch", type=int, default=1, help="frames of the same size per model pass (default 1)")
     parser.add_argument("--device", help="override the params file's device")
-    parser.add_argument("--dtype", choices=["fp32", "fp16", "bf16"], help="override the params file's dtype")
+    parser.add_argument("--dtype", choices=DTYPE_CHOICES, help="override the params file's dtype")
     parser.add_argument("--no-copy-input", action="store_true", help="write only the outputs")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run of this output")
     args = parser.parse_args(argv)

@@ -1,21 +1,29 @@
-"""depthmaster-bench: time every stage of the processing path, per frame, and print p50/p95.
+"""depthmaster-bench: time every stage of the processing path per frame, and the node end to end.
 
 Stages: preprocess (resize, normalise, host -> device), encode (VAE encoder), unet (one pass + FE), decode (VAE
-decoder + channel mean), postprocess (resize back, device -> host, metric depth, colormap), cloud (depth ->
-organised xyz+rgb points), message build (the node's five ROS messages, when rclpy is importable). The model
-stages need a checkpoint or a random architecture (cost does not depend on the weights); on CUDA every stage is
-synchronised before its clock stops.
+decoder), postprocess (resize back, metric depth, colormap, device -> host), cloud (depth -> organised xyz+rgb),
+message build (the node's messages, when rclpy is importable). Printed per frame: p50/p95 ms, frames/s, achieved
+TFLOP/s of the model stages against their FLOP count (counted on the meta device), peak GPU memory, and, for a
+fast configuration (not fp32 eager), the largest difference of its [0, 1] map from the fp32 eager map of the
+same weights on the same image. ``--node`` instead measures image stamp -> depth and cloud received through a
+real ROS graph (the node in its own process). On CUDA every stage is synchronised before its clock stops.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from ..parameters import DTYPE_CHOICES
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -39,9 +47,13 @@ def parse_args(argv):
     parser.add_argument("--processing-res", type=int, default=0, help="model resolution (default 0 = input size)")
     parser.add_argument("--batch", type=int, default=1, help="frames per forward pass (default 1)")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"])
+    parser.add_argument("--dtype", default="fp32", choices=DTYPE_CHOICES)
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model stages")
+    parser.add_argument("--cuda-graphs", action="store_true", help="compile with CUDA graphs (GPU only)")
+    parser.add_argument("--image", type=Path, help="image for the fp32-vs-fast error (default: the sample scene)")
     parser.add_argument("--iterations", type=int, default=10, help="timed iterations (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed iterations first (default 2)")
+    parser.add_argument("--node", action="store_true", help="measure stamp-to-publish latency through the node")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     if args.batch < 1 or args.iterations < 1 or args.warmup < 0:
@@ -53,7 +65,7 @@ class StageTimer:
     def __init__(self, device):
         import torch
 
-        self.sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+        self.sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
         self.times: dict[str, list[float]] = {}
 
     def __call__(self, name, fn, *args):
@@ -70,30 +82,69 @@ def message_builder():
     try:
         from std_msgs.msg import Header
 
-        from ..ros.conversions import array_to_image, intrinsics_to_camera_info, points_to_cloud
+        from ..ros.outputs import OUTPUT_TOPICS, output_messages
     except ImportError:
         return None
+    header = Header(frame_id="camera_optical_frame")
+    return lambda products: output_messages(products, header, set(OUTPUT_TOPICS), 0)
 
-    def build(products):
-        header = Header(frame_id="camera_optical_frame")
-        return [array_to_image(products.depth, "32FC1", header), array_to_image(products.relative, "32FC1", header),
-                array_to_image(np.ascontiguousarray(products.colored[..., ::-1]), "bgr8", header),
-                intrinsics_to_camera_info(products.camera, header), points_to_cloud(products.points, header)]
 
-    return build
+def make_pipeline(args, dtype=None, fast=True):
+    from ..model import DepthMasterPipeline
+    from ..model.architectures import random_pipeline
+
+    dtype = dtype or args.dtype
+    if args.checkpoint:
+        pipe = DepthMasterPipeline.from_pretrained(args.checkpoint, device=args.device, dtype=dtype)
+    else:
+        pipe = random_pipeline("full" if args.random_full else "tiny", device=args.device, dtype=dtype)
+    if fast:
+        pipe.accelerate(compile=args.compile, cuda_graphs=args.cuda_graphs)
+    return pipe
+
+
+def test_image(args, size):
+    from ..sample_scene import PinholeCamera, render
+
+    if args.image is None:
+        return render(PinholeCamera.with_size(size[1], size[0]))[0]
+    from PIL import Image
+
+    with Image.open(args.image) as image:
+        return np.asarray(image.convert("RGB").resize((size[1], size[0]), Image.BILINEAR))
+
+
+def fast_error(args, pipe, sizes) -> dict | None:
+    """Max |fast - fp32 eager| of the [0, 1] map per size, for a configuration that is not fp32 eager."""
+    import torch
+
+    if pipe.dtype == torch.float32 and not pipe.compiled:
+        return None
+    reference = make_pipeline(args, dtype="fp32", fast=False)
+    errors = {}
+    for size in sizes:
+        image = test_image(args, size)
+        errors[f"{size[0]}x{size[1]}"] = float(np.abs(pipe(image, args.processing_res)
+                                                       - reference(image, args.processing_res)).max())
+    del reference
+    if pipe.device.type == "cuda":
+        torch.cuda.empty_cache()
+    return errors
 
 
 def bench_size(pipe, size, args) -> dict:
     import torch
 
-    from ..geometry.pointcloud import depth_to_points
-    from ..processing import DepthProcessor, ProcessingConfig
-    from ..sample_scene import PinholeCamera, render
     from ..geometry.intrinsics import CameraIntrinsics
+    from ..geometry.pointcloud import depth_to_points
+    from ..model.flops import stage_flops
+    from ..model.resize import processing_size
+    from ..processing import DepthProcessor, ProcessingConfig
+    from ..sample_scene import PinholeCamera
 
     height, width = size
     pinhole = PinholeCamera.with_size(width, height)
-    rgb, _ = render(pinhole)
+    rgb = test_image(args, size)
     camera = CameraIntrinsics.from_K(width, height, pinhole.K)
     config = ProcessingConfig(processing_res=args.processing_res, scale_mode="fixed", scale=0.5, shift=0.1)
     processor = DepthProcessor(pipe, config)
@@ -111,10 +162,12 @@ def bench_size(pipe, size, args) -> dict:
             latent = timer("encode", pipe.encode, x)
             latent = timer("unet", pipe.predict_latent, latent)
             prediction = timer("decode", pipe.decode, latent)
-            relatives = timer("postprocess", lambda p: pipe.to_input_size(p, (height, width)).cpu().numpy(), prediction)
-        for relative in relatives:  # per-frame work, timed per batch below
-            products = timer("postprocess", processor.postprocess, rgb, relative, camera, {"colored", "depth"})
-            products.points = timer("cloud", depth_to_points, products.depth, products.camera, 1, rgb)
+            relatives = timer("postprocess", pipe.to_input_size, prediction, (height, width))
+        for relative in relatives:  # per-frame work, timed per frame and added up per batch below
+            products = timer("postprocess", processor.postprocess, rgb, relative, camera,
+                             {"relative", "colored", "depth"})
+            depth = torch.as_tensor(products.depth, device=pipe.device)
+            products.points = timer("cloud", depth_to_points, depth, products.camera, 1, rgb)
             if build is not None:
                 timer("message build", build, products)
 
@@ -123,27 +176,94 @@ def bench_size(pipe, size, args) -> dict:
         values = np.array(values) * 1000.0
         if name in ("preprocess", "encode", "unet", "decode"):
             values = values / args.batch  # batch stages: time per frame
-        elif name == "postprocess":  # one batch-level resize + batch per-frame calls per iteration
+        elif name == "postprocess":  # one batch-level resize + one call per frame, each iteration
             values = values.reshape(args.iterations, 1 + args.batch).sum(axis=1) / args.batch
         per_frame[name] = {"p50_ms": float(np.percentile(values, 50)), "p95_ms": float(np.percentile(values, 95))}
     total = sum(stage["p50_ms"] for stage in per_frame.values())
-    result = {"size": f"{height}x{width}", "batch": args.batch, "stages": per_frame, "total_p50_ms": total,
-              "frames_per_s": 1000.0 / total}
+    model_ms = sum(per_frame[s]["p50_ms"] for s in ("encode", "unet", "decode"))
+    proc_h, proc_w = processing_size(height, width, args.processing_res)
+    flops = stage_flops(dict(pipe.unet.config), dict(pipe.vae.config), 1, proc_h, proc_w)
+    result = {"size": f"{height}x{width}", "processing_size": f"{proc_h}x{proc_w}", "batch": args.batch,
+              "stages": per_frame, "total_p50_ms": total, "frames_per_s": 1000.0 / total,
+              "model_p50_ms": model_ms, "batch_latency_ms": model_ms * args.batch,
+              "tflop_per_frame": sum(flops.values()) / 1e12,
+              "stage_tflop": {k: v / 1e12 for k, v in flops.items()},
+              "achieved_tflops": sum(flops.values()) / 1e12 / (model_ms / 1000.0)}
     if pipe.device.type == "cuda":
         result["peak_gpu_memory_mb"] = torch.cuda.max_memory_allocated(pipe.device) / 2**20
     return result
 
 
+def node_latency(args) -> dict:
+    """Stamp -> depth and points received, through a node process, at a camera-like 10 Hz."""
+    import rclpy
+
+    from ..geometry.intrinsics import CameraIntrinsics
+    from ..model.tiny_checkpoint import write_tiny_checkpoint
+    from ..ros.client import DepthMasterClient
+    from ..ros.conversions import stamp_to_ns
+    from ..sample_scene import PinholeCamera
+
+    workdir = Path(tempfile.mkdtemp(prefix="depthmaster-bench-"))
+    checkpoint = args.checkpoint
+    if not checkpoint:
+        if args.random_full:
+            raise SystemExit("--node needs --checkpoint or --random-tiny (a full random checkpoint is 5 GB)")
+        checkpoint = str(write_tiny_checkpoint(workdir / "tiny"))
+    height, width = args.sizes[0]
+    command = [str(Path(sys.executable).parent / "depthmaster-node"), "--ros-args", "-r", "__ns:=/bench",
+               "-p", f"checkpoint:={checkpoint}", "-p", f"device:={args.device}", "-p", f"dtype:={args.dtype}",
+               "-p", f"processing_res:={args.processing_res}", "-p", "scale_mode:=fixed",
+               "-p", f"compile:={str(args.compile or args.cuda_graphs).lower()}",
+               "-p", f"cuda_graphs:={str(args.cuda_graphs).lower()}", "-p", f"warmup_size:={width}x{height}"]
+    log = open(workdir / "node.log", "w")
+    node = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+    rclpy.init()
+    client = DepthMasterClient(namespace="/bench", outputs=("depth", "points"))
+    latencies = []
+    try:
+        if not client.wait_for_node(1800):
+            raise SystemExit(f"the node did not come up; log: {workdir / 'node.log'}")
+        pinhole = PinholeCamera.with_size(width, height)
+        camera = CameraIntrinsics.from_K(width, height, pinhole.K)
+        rgb = test_image(args, (height, width))
+        frames = args.warmup + args.iterations
+        for index in range(frames):
+            stamp = client.get_clock().now().nanoseconds
+            client.publish_frame(rgb, camera, stamp)
+
+            def served():
+                return all(any(stamp_to_ns(m.header.stamp) == stamp for m in client.received[t])
+                           for t in ("depth", "points"))
+
+            if client.spin_until(served, 60.0) and index >= args.warmup:
+                latencies.append((client.get_clock().now().nanoseconds - stamp) / 1e6)
+            client.spin_until(lambda: False, 0.1)  # 10 Hz
+    finally:
+        client.destroy_node()
+        rclpy.try_shutdown()
+        node.send_signal(signal.SIGINT)
+        node.wait(60)
+        log.close()
+    values = np.array(latencies)
+    return {"frames": int(values.size), "p50_ms": float(np.percentile(values, 50)) if values.size else None,
+            "p95_ms": float(np.percentile(values, 95)) if values.size else None}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from ..model import CheckpointError, DepthMasterPipeline
-    from ..model.architectures import random_pipeline
+    from ..model import CheckpointError
 
+    if args.node:
+        result = node_latency(args)
+        print(f"depthmaster-bench --node: image stamp -> depth and points received, {result['frames']} frames: "
+              f"p50 {result['p50_ms']:.1f} ms, p95 {result['p95_ms']:.1f} ms" if result["frames"] else
+              "depthmaster-bench --node: no frame was served")
+        if args.json:
+            args.json.write_text(json.dumps({"node_latency": result}, indent=2))
+        return 0 if result["frames"] else 1
     try:
-        if args.checkpoint:
-            pipe = DepthMasterPipeline.from_pretrained(args.checkpoint, device=args.device, dtype=args.dtype)
-        else:
-            pipe = random_pipeline("full" if args.random_full else "tiny", device=args.device, dtype=args.dtype)
+        pipe = make_pipeline(args)
     except (CheckpointError, ValueError) as exc:
         print(f"depthmaster-bench: {exc}", file=sys.stderr)
         return 2
@@ -154,19 +274,28 @@ def main(argv: list[str] | None = None) -> int:
         device_name += f" ({torch.cuda.get_device_name(pipe.device)})"
     print(f"depthmaster-bench: {pipe.describe()}; device {device_name}; processing_res {args.processing_res}; "
           f"batch {args.batch}; {args.iterations} iterations after {args.warmup} warm-up")
+    errors = fast_error(args, pipe, args.sizes)
     results = []
     for size in args.sizes:
         result = bench_size(pipe, size, args)
+        if errors is not None:
+            result["max_abs_error_vs_fp32"] = errors[result["size"]]
         results.append(result)
-        print(f"\n{result['size']} (HxW), batch {args.batch}: per frame")
+        print(f"\n{result['size']} (HxW; model at {result['processing_size']}), batch {args.batch}: per frame")
         print(f"  {'stage':<16}{'p50 ms':>10}{'p95 ms':>10}")
         for name, stage in result["stages"].items():
             print(f"  {name:<16}{stage['p50_ms']:>10.2f}{stage['p95_ms']:>10.2f}")
         print(f"  {'total (p50)':<16}{result['total_p50_ms']:>10.2f}   -> {result['frames_per_s']:.2f} frames/s")
+        print(f"  model {result['model_p50_ms']:.2f} ms per frame ({result['batch_latency_ms']:.2f} ms per batch of "
+              f"{args.batch}); {result['tflop_per_frame']:.3f} TFLOP per frame -> "
+              f"{result['achieved_tflops']:.2f} TFLOP/s achieved")
         if "peak_gpu_memory_mb" in result:
             print(f"  peak GPU memory {result['peak_gpu_memory_mb']:.0f} MiB")
+        if "max_abs_error_vs_fp32" in result:
+            print(f"  max |fast - fp32| of the [0, 1] map: {result['max_abs_error_vs_fp32']:.2e}")
     if args.json:
         args.json.write_text(json.dumps({"model": pipe.describe(), "device": device_name, "dtype": args.dtype,
+                                         "compile": args.compile, "cuda_graphs": args.cuda_graphs,
                                          "results": results}, indent=2))
     return 0
 

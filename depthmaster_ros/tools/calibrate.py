@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..parameters import DTYPE_CHOICES
+
 
 def read_depth(path: Path, depth_scale: float) -> np.ndarray:
     if path.suffix == ".npy":
@@ -40,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processing-res", type=int, default=None, help="as the node will use (default 768)")
     parser.add_argument("--depth-scale", type=float, default=1.0, help="multiply the depth values by this")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"])
+    parser.add_argument("--dtype", default="fp32", choices=DTYPE_CHOICES, help="default fp32; auto: bf16 on a GPU")
     args = parser.parse_args(argv)
 
     from ..geometry.scale_recovery import robust_fit

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..parameters import DTYPE_CHOICES
+
 NODE_NAMESPACE = "/camera"
 RECORDED = ["/camera/depth", "/camera/depth/camera_info", "/camera/depth/relative", "/camera/depth/colored",
             "/camera/points", "/camera/depth/scale", "/diagnostics"]
@@ -37,7 +39,7 @@ def parse_args(argv):
     parser.add_argument("--height", type=int, default=240)
     parser.add_argument("--processing-res", type=int, default=0, help="node processing_res (default 0 = native)")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"])
+    parser.add_argument("--dtype", default="fp32", choices=DTYPE_CHOICES, help="default fp32; auto: bf16 on a GPU")
     return parser.parse_args(argv)
 
 

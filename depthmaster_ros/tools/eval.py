@@ -12,6 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..parameters import DTYPE_CHOICES
+
 
 def main(argv: list[str] | None = None) -> int:
     from ..eval.alignment import ALIGNMENTS
@@ -33,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=Path("eval_output"), help="reports go here")
     parser.add_argument("--limit", type=int, help="only the first N images")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"])
+    parser.add_argument("--dtype", default="fp32", choices=DTYPE_CHOICES, help="default fp32; auto: bf16 on a GPU")
     args = parser.parse_args(argv)
 
     from tqdm import tqdm

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..parameters import DTYPE_CHOICES
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
 
@@ -37,7 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="long side at which the model runs (default: the checkpoint's, 768; 0 = native size)",
     )
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
-    parser.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"], help="default fp32")
+    parser.add_argument("--dtype", default="fp32", choices=DTYPE_CHOICES, help="default fp32")
     parser.add_argument("--colormap", default="Spectral", help="matplotlib colormap for *_colored.png")
     return parser.parse_args(argv)
 
