@@ -11,7 +11,10 @@ def as_tensor(values) -> tuple[torch.Tensor, bool]:
     """(a tensor sharing memory where possible, True if the input was not a tensor)."""
     if isinstance(values, torch.Tensor):
         return values, False
-    return torch.from_numpy(np.ascontiguousarray(values)), True
+    array = np.ascontiguousarray(values)
+    if not array.flags.writeable:  # e.g. a view of a message's bytes; torch wants writable memory
+        array = array.copy()
+    return torch.from_numpy(array), True
 
 
 def like_input(result: torch.Tensor, was_numpy: bool):
