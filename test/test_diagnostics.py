@@ -9,7 +9,7 @@ def test_counts_percentiles_and_recent_problems():
     for latency in [0.010, 0.020, 0.030, 0.040, 0.100]:
         stats.received()
         stats.published(latency)
-    stats.rejected("bad encoding")
+    stats.problem("image", "bad encoding")
     snap = stats.snapshot()
     assert snap["received"] == 5 and snap["processed"] == 5 and snap["rejected"] == 1
     assert snap["latency_p50_ms"] == 30.0 and abs(snap["latency_p95_ms"] - 88.0) < 1e-9

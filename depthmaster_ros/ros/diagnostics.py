@@ -10,6 +10,15 @@ from collections import deque
 import numpy as np
 
 
+# problem kind -> (its counter, the key of its last reason)
+PROBLEMS = {
+    "image": ("rejected", "last_rejection"),
+    "camera_info": ("camera_info_rejected", "last_camera_info_rejection"),
+    "metric_source": ("metric_source_rejected", "last_metric_source_rejection"),  # sparse depth / LiDAR scan
+    "error": ("errors", "last_error"),
+}
+
+
 class FrameStats:
     """Thread-safe counters and sliding windows (``window`` seconds) of event times and latencies."""
 
@@ -19,12 +28,8 @@ class FrameStats:
         self._received: deque[float] = deque()
         self._published: deque[float] = deque()
         self._latencies: deque[tuple[float, float]] = deque()
-        self.counts = {"received": 0, "processed": 0, "rejected": 0, "camera_info_rejected": 0,
-                       "metric_source_rejected": 0, "errors": 0}
-        self.last_rejection = ""
-        self.last_camera_info_rejection = ""
-        self.last_error = ""
-        self.last_source_rejection = ""
+        self.counts = {"received": 0, "processed": 0, **{count: 0 for count, _ in PROBLEMS.values()}}
+        self.last = {last: "" for _, last in PROBLEMS.values()}
         self._last_problem_time = -float("inf")
 
     def _trim(self, now: float) -> None:
@@ -46,29 +51,12 @@ class FrameStats:
             self._published.append(now)
             self._latencies.append((now, latency_s))
 
-    def rejected(self, reason: str) -> None:
+    def problem(self, kind: str, reason: str) -> None:
+        """Count a rejected message or a failure of one of the PROBLEMS kinds, with its reason."""
+        count, last = PROBLEMS[kind]
         with self._lock:
-            self.counts["rejected"] += 1
-            self.last_rejection = reason
-            self._last_problem_time = time.monotonic()
-
-    def camera_info_rejected(self, reason: str) -> None:
-        with self._lock:
-            self.counts["camera_info_rejected"] += 1
-            self.last_camera_info_rejection = reason
-            self._last_problem_time = time.monotonic()
-
-    def source_rejected(self, reason: str) -> None:
-        """A sparse depth image or LiDAR scan that could not be used."""
-        with self._lock:
-            self.counts["metric_source_rejected"] += 1
-            self.last_source_rejection = reason
-            self._last_problem_time = time.monotonic()
-
-    def error(self, reason: str) -> None:
-        with self._lock:
-            self.counts["errors"] += 1
-            self.last_error = reason
+            self.counts[count] += 1
+            self.last[last] = reason
             self._last_problem_time = time.monotonic()
 
     def snapshot(self) -> dict:
@@ -83,10 +71,7 @@ class FrameStats:
                 "output_rate_hz": len(self._published) / span,
                 "latency_p50_ms": float(np.percentile(latencies, 50)) if latencies.size else float("nan"),
                 "latency_p95_ms": float(np.percentile(latencies, 95)) if latencies.size else float("nan"),
-                "last_rejection": self.last_rejection,
-                "last_camera_info_rejection": self.last_camera_info_rejection,
-                "last_error": self.last_error,
-                "last_metric_source_rejection": self.last_source_rejection,
+                **self.last,
                 "recent_problem": now - self._last_problem_time <= self.window,
             }
 

@@ -31,7 +31,7 @@ from ..model.device import dtype_name
 from .conversions import InputError, decode_image, stamp_to_ns
 from .frame_inputs import FrameInputs
 from .outputs import OUTPUT_TOPICS, needed_outputs, output_messages
-from .diagnostics import FrameStats, diagnostic_array
+from .diagnostics import PROBLEMS, FrameStats, diagnostic_array
 from .latest_frame import LatestFrameSlot
 
 NODE_NAME = "depthmaster"
@@ -223,7 +223,7 @@ class DepthMasterNode(LifecycleNode):
     def _on_camera_info(self, msg: CameraInfo, sparse: bool = False) -> None:
         rejection = self._inputs.add_camera_info(msg, sparse)
         if rejection:
-            self._stats.camera_info_rejected(rejection)
+            self._stats.problem("camera_info", rejection)
             self.get_logger().warning(rejection, throttle_duration_sec=5.0)
 
     # ------------------------------------------------------------------ inference thread
@@ -235,7 +235,7 @@ class DepthMasterNode(LifecycleNode):
             try:
                 self._serve(frame)
             except Exception as exc:  # never let one frame kill the thread; report it
-                self._stats.error(f"{type(exc).__name__}: {exc}")
+                self._stats.problem("error", f"{type(exc).__name__}: {exc}")
                 self.get_logger().error(f"frame failed: {type(exc).__name__}: {exc}", throttle_duration_sec=5.0)
 
     def _serve(self, frame: Frame) -> None:
@@ -243,7 +243,7 @@ class DepthMasterNode(LifecycleNode):
         try:
             rgb = decode_image(msg, frame.compressed)
         except InputError as exc:
-            self._stats.rejected(str(exc))
+            self._stats.problem("image", str(exc))
             self.get_logger().warning(f"image rejected: {exc}", throttle_duration_sec=5.0)
             return
         topics = self._wanted_topics()
@@ -258,10 +258,10 @@ class DepthMasterNode(LifecycleNode):
                                       self._sparse_depth_sub.get_publisher_count() > 0)
         camera, camera_note, rejection = self._inputs.camera_for(stamp_ns, rgb.shape, camera_tolerance)
         if rejection:
-            self._stats.camera_info_rejected(rejection)
+            self._stats.problem("camera_info", rejection)
         hints, rejection = self._inputs.hints_for(config.scale_mode, stamp_ns, source_tolerance)
         if rejection:
-            self._stats.source_rejected(rejection)
+            self._stats.problem("metric_source", rejection)
 
         outputs = needed_outputs(topics)
         products = self._processor.process(rgb, camera, outputs, config, hints, stamp_ns / 1e9)
@@ -311,8 +311,7 @@ class DepthMasterNode(LifecycleNode):
             level, message = DiagnosticStatus.WARN, f"node is {state}, not serving"
         elif recent_problem:
             level = DiagnosticStatus.WARN
-            message = "; ".join(filter(None, [stats["last_rejection"], stats["last_camera_info_rejection"],
-                                              stats["last_error"]]))
+            message = "; ".join(filter(None, (stats[last] for _, last in PROBLEMS.values())))
         elif self._idle and not stats["output_rate_hz"]:
             level, message = DiagnosticStatus.OK, "idle: no subscriber to any output"
         elif self._metric_note:
