@@ -55,9 +55,11 @@ def test_colcon_install_tree(install_tree):
     share = install_tree / "share" / "depthmaster_ros"
     assert (share / "package.xml").read_bytes() == (REPO / "package.xml").read_bytes()
     assert (install_tree / "share/ament_index/resource_index/packages/depthmaster_ros").is_file()
-    for folder, patterns in (("launch", ["*.launch.py"]), ("config", ["*.yaml", "*.rviz"])):
+    for folder, patterns in (("launch", ["*.launch.py"]), ("config", ["*.yaml", "*.rviz"]),
+                             ("config/train", ["*.yaml"])):
         expected = sorted(p.name for pattern in patterns for p in (REPO / folder).glob(pattern))
-        assert expected and sorted(p.name for p in (share / folder).iterdir()) == expected
+        installed = sorted(p.name for p in (share / folder).iterdir() if p.is_file())
+        assert expected and installed == expected
     assert "depthmaster.launch.py" in os.listdir(share / "launch")
     scripts = console_scripts()
     assert {"depthmaster-infer", "depthmaster-node", "depthmaster_node"} <= set(scripts)

@@ -41,7 +41,7 @@ class DatasetSpec:
     processing_res: int
     min_depth: float
     max_depth: float
-    depth_format: str  # png_256 | png_1000 | eth3d_raw | npy
+    depth_format: str  # png_256 | png_1000 | png_100 | eth3d_raw | npy
     kitti_crop: bool = False
     eval_crop: str | None = None  # kitti_eigen | nyu_eigen
     mask_from_file: bool = False
@@ -176,6 +176,8 @@ class EvalDataset:
                 depth = _decode_png(data, 256.0, depth_path)
             elif spec.depth_format == "png_1000":
                 depth = _decode_png(data, 1000.0, depth_path)
+            elif spec.depth_format == "png_100":
+                depth = _decode_png(data, 100.0, depth_path)
             elif spec.depth_format == "eth3d_raw":
                 values = np.frombuffer(data, dtype="<f4").astype(np.float64)
                 if values.size != rgb.shape[0] * rgb.shape[1]:

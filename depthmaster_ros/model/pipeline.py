@@ -59,9 +59,11 @@ class DepthMasterPipeline:
         dtype: str | torch.dtype | None = None,
         source: str = "",
         random_weights: bool = False,
+        prepare: bool = True,
     ):
-        if not hasattr(unet, "fftblock"):
-            raise ValueError("the U-Net has no Fourier Enhancement block; build it with build_depthmaster_unet()")
+        """``prepare=False`` uses the modules as they are (device, dtype, gradients, no folding): training runs
+        its validation through a pipeline over the models it is training. A U-Net without the FE block is a
+        stage-1 model (training only)."""
         expected = (1, 2, unet.config.cross_attention_dim)
         if tuple(empty_text_embedding.shape) != expected:
             raise ValueError(
@@ -70,12 +72,15 @@ class DepthMasterPipeline:
             )
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
-        # torch.nn.Module.to, not diffusers' ModelMixin.to: the latter warns on every dtype cast (its list of
-        # modules to keep in float32 is never None), and neither model has such modules.
-        self.unet = torch.nn.Module.to(unet, self.device, self.dtype).eval().requires_grad_(False)
-        self.unet.fftblock.float()  # FE stays float32 (see fourier_enhancement.py)
-        self.vae = torch.nn.Module.to(vae, self.device, self.dtype).eval().requires_grad_(False)
-        fold_channel_mean(self.vae)  # exact: decode's channel mean comes out of the last conv
+        if prepare:
+            # torch.nn.Module.to, not diffusers' ModelMixin.to: the latter warns on every dtype cast (its list of
+            # modules to keep in float32 is never None), and neither model has such modules.
+            unet = torch.nn.Module.to(unet, self.device, self.dtype).eval().requires_grad_(False)
+            if hasattr(unet, "fftblock"):
+                unet.fftblock.float()  # FE stays float32 (see fourier_enhancement.py)
+            vae = torch.nn.Module.to(vae, self.device, self.dtype).eval().requires_grad_(False)
+            fold_channel_mean(vae)  # exact: decode's channel mean comes out of the last conv
+        self.unet, self.vae = unet, vae
         self.empty_text_embedding = empty_text_embedding.to(self.device, self.dtype)
         self.default_processing_resolution = int(default_processing_resolution)
         self.source = source
@@ -183,14 +188,17 @@ class DepthMasterPipeline:
         text = self.empty_text_embedding.expand(rgb_latent.shape[0], -1, -1)
         return self.unet(rgb_latent, 1, encoder_hidden_states=text, return_dict=False)[0]
 
-    def decode(self, latent: torch.Tensor) -> torch.Tensor:
-        """Prediction latent -> ``[B, 1, 8h, 8w]`` normalised sqrt-disparity in [0, 1] (float32)."""
+    def decode_mean(self, latent: torch.Tensor) -> torch.Tensor:
+        """Prediction latent -> the decoder's channel mean ``[B, 1, 8h, 8w]`` in the model's [-1, 1] space,
+        unclipped (what stage-2 training supervises)."""
         z = latent / LATENT_SCALE
         if self.vae.post_quant_conv is not None:
             z = self.vae.post_quant_conv(z)
-        stacked = self.vae.decoder(z)
-        mean = stacked.mean(dim=1, keepdim=True).float()
-        return (mean.clamp(-1.0, 1.0) + 1.0) / 2.0
+        return self.vae.decoder(z).mean(dim=1, keepdim=True)
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        """Prediction latent -> ``[B, 1, 8h, 8w]`` normalised sqrt-disparity in [0, 1] (float32)."""
+        return (self.decode_mean(latent).float().clamp(-1.0, 1.0) + 1.0) / 2.0
 
     def to_input_size(self, prediction: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """``[B, 1, h, w]`` decoded prediction -> float32 ``[B, H, W]`` in [0, 1] at the input size."""

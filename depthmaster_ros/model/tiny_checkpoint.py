@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 import torch
-from diffusers import AutoencoderKL
+from diffusers import AutoencoderKL, UNet2DConditionModel
 from safetensors.torch import save_file
 
 from .architectures import TINY_TEXT_ENCODER_CONFIG, TINY_UNET_CONFIG, TINY_VAE_CONFIG
@@ -73,11 +73,13 @@ def write_tiny_checkpoint(
     unet_format: str = "bin",
     text_encoder_layout: str = "transformers4",
     unet_config: dict | None = None,
+    fourier_enhancement: bool = True,
 ) -> Path:
     """Write a random-weight DepthMaster checkpoint to ``out_dir`` and return its path.
 
     ``unet_format``: ``bin`` (as published) or ``safetensors``. ``text_encoder_layout``: ``transformers4``
-    (``text_model.*`` keys, as published) or ``transformers5`` (unprefixed keys).
+    (``text_model.*`` keys, as published) or ``transformers5`` (unprefixed keys). ``fourier_enhancement=False``
+    writes a plain SD2-like U-Net: the starting point of stage-1 training.
     """
     from transformers import CLIPTextConfig, CLIPTextModel
 
@@ -91,7 +93,8 @@ def write_tiny_checkpoint(
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        unet = build_depthmaster_unet(unet_config)
+        unet = build_depthmaster_unet(unet_config) if fourier_enhancement else UNet2DConditionModel.from_config(
+            unet_config)
         vae = AutoencoderKL.from_config(TINY_VAE_CONFIG)
         vocab_size = write_tokenizer(out / "tokenizer")
         text_config = CLIPTextConfig(
