@@ -298,6 +298,20 @@ def test_config_errors(tmp_path):
     assert (config.batch_size, config.lr, config.accumulation_steps) == (1, 3.0e-6, 32)  # the paper's stage 2
 
 
+def test_missing_weights_and_data_say_what_to_get(assets, tmp_path):
+    from depthmaster_ros.model.checkpoint import CheckpointError
+    from depthmaster_ros.eval.datasets import DatasetError
+    from depthmaster_ros.train.trainer import Trainer
+
+    config = base_config(assets, 1, tmp_path / "no_sd2", tmp_path / "run")
+    with pytest.raises(CheckpointError, match="no_sd2.*stabilityai/stable-diffusion-2"):
+        Trainer(load_config(config_file(tmp_path / "a.yaml", **config)))
+    config = base_config(assets, 1, assets["base"], tmp_path / "run",
+                         datasets=[{"kind": "vkitti", "probability": 1.0, "data_root": str(tmp_path / "nodata")}])
+    with pytest.raises(DatasetError, match="vkitti training data:.*nodata.*Virtual KITTI 2"):
+        Trainer(load_config(config_file(tmp_path / "b.yaml", **config)))
+
+
 def test_command_line_run_with_tensorboard_logs(assets, stage1, tmp_path):
     path = config_file(tmp_path / "cli.yaml", **base_config(assets, 2, stage1["checkpoint"], tmp_path / "run",
                                                             max_steps=2, checkpoint_every=2))

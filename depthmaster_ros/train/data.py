@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 
-from ..eval.datasets import DatasetSpec, EvalDataset
+from ..eval.datasets import DatasetError, DatasetSpec, EvalDataset
 from .targets import normalized_sqrt_disparity
 
 TRAIN_SPECS = {
@@ -56,7 +56,14 @@ class TrainingSource:
             spec = DatasetSpec(**{**spec.__dict__, "min_depth": config.min_depth if config.min_depth is not None
                                   else spec.min_depth,
                                   "max_depth": config.max_depth if config.max_depth is not None else spec.max_depth})
-        self.reader = EvalDataset(spec, root, filelist)
+        try:
+            self.reader = EvalDataset(spec, root, filelist)
+        except DatasetError as exc:
+            if config.kind not in TRAIN_SPECS:
+                raise
+            raise DatasetError(f"{config.kind} training data: {exc}. Hypersim comes from Marigold's preprocessing "
+                               "(script/depth/dataset_preprocess/hypersim/), Virtual KITTI 2 from its original "
+                               "download; the file lists from Marigold's data_split/") from exc
         self.resize = tuple(config.resize) if config.resize else DEFAULT_RESIZE.get(config.kind)
 
     @staticmethod

@@ -69,6 +69,11 @@ class Trainer:
         self.config = config
         self.output = Path(config.output)
         self.base = Path(config.base)
+        if not (self.base / "unet" / "config.json").is_file():
+            raise CheckpointError(
+                f"base {self.base} is not a diffusers pipeline folder (no unet/config.json); stage 1 starts from "
+                "Stable Diffusion 2 (hf download stabilityai/stable-diffusion-2 --local-dir <folder>), stage 2 "
+                "and fine-tuning from a DepthMaster checkpoint (hf download zysong212/DepthMaster --local-dir <folder>)")
         self.accelerator = Accelerator(gradient_accumulation_steps=config.accumulation_steps,
                                        mixed_precision=config.mixed_precision)
         torch.manual_seed(config.seed)
