@@ -136,15 +136,24 @@ def write_datasets(root: Path, frames: int = 2) -> dict[str, list[np.ndarray]]:
     _write(root, "diode/diode_val.tar", files, as_tar=False)
     _list(root, "diode/diode_val_all_filename_list.txt", lines)
 
-    # Hypersim (16-bit PNG / 1000), tar.
-    files, lines, truths["hypersim"] = {}, [], []
+    truths["hypersim"] = write_hypersim(root, "hypersim/hypersim_processed_val.tar",
+                                        "hypersim/filename_list_val_filtered_small_80.txt", 64, 48, frames,
+                                        as_tar=True)
+    return truths
+
+
+def write_hypersim(root: Path, archive: str, filelist: str, width: int, height: int, frames: int,
+                   as_tar: bool, t_step: float = 1.0) -> list[np.ndarray]:
+    """Hypersim as Marigold's preprocessing leaves it (16-bit PNG depth / 1000) with its file list, for the
+    evaluation split or the training split; returns the depth of each frame as stored."""
+    files, lines, truths = {}, [], []
     for i in range(frames):
-        rgb, depth = scene(64, 48, i)
+        rgb, depth = scene(width, height, t_step * i)
         mm = np.round(np.clip(depth, 0, 60) * 1000).astype(np.uint16)
         files[f"ai_003_010/rgb_cam_00_fr{i:04d}.png"] = _png(rgb)
         files[f"ai_003_010/depth_plane_cam_00_fr{i:04d}.png"] = _png(mm)
         lines.append(f"ai_003_010/rgb_cam_00_fr{i:04d}.png ai_003_010/depth_plane_cam_00_fr{i:04d}.png")
-        truths["hypersim"].append(mm / 1000.0)
-    _write(root, "hypersim/hypersim_processed_val.tar", files, as_tar=True)
-    _list(root, "hypersim/filename_list_val_filtered_small_80.txt", lines)
+        truths.append(mm / 1000.0)
+    _write(root, archive, files, as_tar=as_tar)
+    _list(root, filelist, lines)
     return truths

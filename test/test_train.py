@@ -1,6 +1,7 @@
 """Training: the losses against independent restatements, the schedule, the data, and short real runs of both
 stages on a tiny synthetic dataset with tiny models (CPU)."""
 
+import json
 import math
 import os
 import subprocess
@@ -26,6 +27,8 @@ from depthmaster_ros.train.losses import (
 )
 from depthmaster_ros.train.schedule import lr_factor
 from depthmaster_ros.train.targets import normalized_sqrt_disparity
+
+from eval_fixtures import write_hypersim
 
 SIZE = (64, 96)  # training resolution of the tests (H, W)
 
@@ -103,23 +106,14 @@ def test_sampler_is_a_function_of_the_micro_step():
 
 
 # ---------------------------------------------------------------------------------------------- data
-def write_hypersim(root: Path, frames: int = 3) -> Path:
-    folder = root / "hypersim" / "hypersim_processed_train"
-    lines = []
-    for i in range(frames):
-        rgb, depth = render(PinholeCamera.with_size(SIZE[1], SIZE[0]), t=0.5 * i)
-        (folder / "ai_001_001").mkdir(parents=True, exist_ok=True)
-        Image.fromarray(rgb).save(folder / f"ai_001_001/rgb_cam_00_fr{i:04d}.png")
-        mm = np.round(np.nan_to_num(depth, posinf=0.0) * 1000).clip(0, 65535).astype(np.uint16)
-        Image.fromarray(mm).save(folder / f"ai_001_001/depth_plane_cam_00_fr{i:04d}.png")
-        lines.append(f"ai_001_001/rgb_cam_00_fr{i:04d}.png ai_001_001/depth_plane_cam_00_fr{i:04d}.png")
-    (root / "data_split" / "hypersim").mkdir(parents=True, exist_ok=True)
-    (root / "data_split" / "hypersim" / "filename_list_train_filtered.txt").write_text("\n".join(lines) + "\n")
+def write_train_hypersim(root: Path, frames: int = 3) -> Path:
+    write_hypersim(root, "hypersim/hypersim_processed_train.tar", "hypersim/filename_list_train_filtered.txt",
+                   SIZE[1], SIZE[0], frames, as_tar=False, t_step=0.5)
     return root
 
 
 def test_training_source_reads_hypersim_and_vkitti_layouts(tmp_path):
-    root = write_hypersim(tmp_path)
+    root = write_train_hypersim(tmp_path)
     source = TrainingSource(SourceConfig("hypersim", 1.0, str(root), resize=(32, 48)))
     sample = source.sample(1, flip=False)
     assert sample["rgb"].shape == (3, 32, 48) and sample["depth"].shape == (1, 32, 48)
@@ -183,7 +177,7 @@ def assets(tmp_path_factory):
     torch.manual_seed(0)
     Dinov2Model(Dinov2Config(hidden_size=24, num_hidden_layers=1, num_attention_heads=2, intermediate_size=48,
                              patch_size=14, image_size=56)).save_pretrained(root / "dino")
-    return {"base": base, "dino": root / "dino", "data": write_hypersim(root / "data"), "root": root}
+    return {"base": base, "dino": root / "dino", "data": write_train_hypersim(root / "data"), "root": root}
 
 
 def config_file(path: Path, **values) -> Path:
@@ -312,15 +306,23 @@ def test_missing_weights_and_data_say_what_to_get(assets, tmp_path):
         Trainer(load_config(config_file(tmp_path / "b.yaml", **config)))
 
 
-def test_command_line_run_with_tensorboard_logs(assets, stage1, tmp_path):
+def test_command_line_run_with_tensorboard_logs_and_validation(assets, stage1, tmp_path):
+    write_hypersim(tmp_path / "val", "hypersim/hypersim_processed_val.tar",
+                   "hypersim/filename_list_val_filtered_small_80.txt", 64, 48, 2, as_tar=True)
+    validation = {"dataset": "hypersim", "data_root": str(tmp_path / "val"), "every": 2, "limit": 2}
     path = config_file(tmp_path / "cli.yaml", **base_config(assets, 2, stage1["checkpoint"], tmp_path / "run",
-                                                            max_steps=2, checkpoint_every=2))
+                                                            max_steps=2, checkpoint_every=2, validation=validation))
     result = subprocess.run([str(Path(sys.executable).parent / "depthmaster-train"), "--config", str(path)],
                             capture_output=True, text=True, timeout=600, env=os.environ.copy())
     assert result.returncode == 0, result.stderr
     assert "done at step 2" in result.stderr
     assert list((tmp_path / "run" / "logs").glob("events.out.tfevents.*"))
     assert (tmp_path / "run" / "checkpoints" / "step_000002" / "unet" / "config.json").is_file()
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    validated = [r for r in records if r.get("validation") == "hypersim"]
+    summary = json.loads((tmp_path / "run" / "validation" / "step_000002" / "summary.json").read_text())
+    assert len(validated) == 1 and validated[0]["step"] == 2 and summary["images"] == 2
+    assert validated[0]["abs_rel"] == pytest.approx(summary["metrics"]["abs_rel"]) and validated[0]["abs_rel"] > 0
     result = subprocess.run([str(Path(sys.executable).parent / "depthmaster-train"), "--config",
                              str(config_file(tmp_path / "bad.yaml", stage=3, base="b", output="o", datasets=[]))],
                             capture_output=True, text=True, timeout=300)

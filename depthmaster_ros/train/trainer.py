@@ -125,7 +125,7 @@ class Trainer:
 
                 self.writer = SummaryWriter(str(self.output / "logs"))
             except ImportError:  # tensorboard is in requirements.txt; without it, log.jsonl still records
-                self.writer = None
+                pass
 
     # ------------------------------------------------------------------ data
     def batches(self, start_micro_step: int, count: int):
@@ -200,11 +200,14 @@ class Trainer:
             self.writer.flush()
         return last
 
+    def _append_log(self, record: dict) -> None:
+        with open(self.output / "log.jsonl", "a") as handle:
+            handle.write(json.dumps({"step": self.step, **record}) + "\n")
+
     def _log(self, values: dict) -> None:
         if not self.accelerator.is_main_process:
             return
-        with open(self.output / "log.jsonl", "a") as handle:
-            handle.write(json.dumps({"step": self.step, **values}) + "\n")
+        self._append_log(values)
         if self.writer is not None:
             for key, value in values.items():
                 self.writer.add_scalar(f"train/{key}", value, self.step)
@@ -217,21 +220,20 @@ class Trainer:
         if not self.accelerator.is_main_process:
             return None
         validation = self.config.validation
+        dataset = EvalDataset(SPECS[validation.dataset], validation.data_root, validation.filenames)
         unet = self.accelerator.unwrap_model(self.unet)
         unet.eval()
         try:
-            dataset = EvalDataset(SPECS[validation.dataset], validation.data_root, validation.filenames)
             summary = evaluate(self._pipe(), dataset, self.output / "validation" / f"step_{self.step:06d}",
                                processing_res=validation.processing_res, limit=validation.limit)
-            dataset.close()
         finally:
+            dataset.close()
             unet.train()
         metrics = summary["metrics"]
         if self.writer is not None:
             for key in ("abs_rel", "delta1"):
                 self.writer.add_scalar(f"validation/{validation.dataset}/{key}", metrics[key], self.step)
-        with open(self.output / "log.jsonl", "a") as handle:
-            handle.write(json.dumps({"step": self.step, "validation": validation.dataset, **metrics}) + "\n")
+        self._append_log({"validation": validation.dataset, **metrics})
         return metrics
 
     # ------------------------------------------------------------------ checkpoints
