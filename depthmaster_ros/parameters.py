@@ -7,6 +7,7 @@ into the same :class:`~depthmaster_ros.processing.ProcessingConfig`. No ROS impo
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,9 @@ from typing import Any
 SCALE_MODES = ("none", "fixed", "sparse_depth", "pointcloud", "ground_plane")
 DTYPE_CHOICES = ("auto", "fp32", "fp16", "bf16")
 RELIABILITY_CHOICES = ("best_effort", "reliable")
+# With several cameras (the `cameras` parameter), these have one value per camera: parameter CAMERA.NAME.
+PER_CAMERA = ("scale", "shift", "sparse_depth_to_camera", "lidar_to_camera", "camera_height", "camera_pitch",
+              "camera_roll", "ground_region")
 
 
 @dataclass(frozen=True)
@@ -25,33 +29,53 @@ class ParameterSpec:
     choices: tuple[str, ...] | None = None
     min_value: float | None = None
     max_value: float | None = None
+    item_type: type = float  # lists: float (a fixed-length vector) or str (names, any number)
 
     @property
     def type(self) -> type:
-        """bool, int, float, str, or list (a list of floats, of the default's length)."""
+        """bool, int, float, str, or list (of ``item_type``)."""
         return list if isinstance(self.default, (list, tuple)) else type(self.default)
 
-    def check(self, value: Any) -> str | None:
-        """None if ``value`` is acceptable, else the reason (names what was expected and what arrived)."""
+    def check(self, value: Any, name: str | None = None) -> str | None:
+        """None if ``value`` is acceptable, else the reason (names what was expected and what arrived).
+        ``name``: the name to report (a per-camera CAMERA.NAME)."""
+        name = name or self.name
         expected = self.type
+        if expected is list and self.item_type is str:
+            return _check_names(name, value)
         if expected is list:
             if not isinstance(value, (list, tuple)) or not all(
                     isinstance(v, (int, float)) and not isinstance(v, bool) and v == v for v in value):
-                return f"{self.name} must be a list of numbers, got {value!r}"
+                return f"{name} must be a list of numbers, got {value!r}"
             if len(value) != len(self.default):
-                return f"{self.name} must have {len(self.default)} values, got {len(value)}"
+                return f"{name} must have {len(self.default)} values, got {len(value)}"
             return None
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if type(value) is not expected:
-            return f"{self.name} must be a {expected.__name__}, got {type(value).__name__} {value!r}"
+            return f"{name} must be a {expected.__name__}, got {type(value).__name__} {value!r}"
         if self.choices is not None and value not in self.choices:
-            return f"{self.name} must be one of {', '.join(self.choices)}; got {value!r}"
+            return f"{name} must be one of {', '.join(self.choices)}; got {value!r}"
         if self.min_value is not None and value < self.min_value:
-            return f"{self.name} must be >= {self.min_value}, got {value!r}"
+            return f"{name} must be >= {self.min_value}, got {value!r}"
         if self.max_value is not None and value > self.max_value:
-            return f"{self.name} must be <= {self.max_value}, got {value!r}"
+            return f"{name} must be <= {self.max_value}, got {value!r}"
         return None
+
+
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def _check_names(name: str, value: Any) -> str | None:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        return f"{name} must be a list of names, got {value!r}"
+    for item in value:
+        if not _NAME.fullmatch(item):
+            return (f"{name}: {item!r} is not usable as a topic namespace and parameter prefix (expected a letter "
+                    "then letters, digits or '_', such as front or cam_left)")
+    if len(set(value)) != len(value):
+        return f"{name} lists a camera twice: {list(value)!r}"
+    return None
 
 
 GROUPS: tuple[tuple[str, tuple[ParameterSpec, ...]], ...] = (
@@ -81,9 +105,11 @@ GROUPS: tuple[tuple[str, tuple[ParameterSpec, ...]], ...] = (
     ParameterSpec("input_transport", "raw", "raw: subscribe sensor_msgs/Image on 'image'; compressed: "
                   "sensor_msgs/CompressedImage (jpeg/png) on 'image/compressed'.", read_only=True,
                   choices=("raw", "compressed")),
-    ParameterSpec("input_reliability", "best_effort", "QoS reliability of the image and camera_info "
-                  "subscriptions (best_effort accepts both kinds of publishers).", read_only=True,
-                  choices=RELIABILITY_CHOICES),
+    ParameterSpec("input_reliability", "auto", "QoS reliability of the input subscriptions. auto: reliable when "
+                  "every publisher of the topic is reliable, else best_effort, re-checked every 0.5 s (Fast DDS "
+                  "drops best-effort messages over 0.5 MB, e.g. a 640x480 image, between processes on one host; a "
+                  "reliable publisher does not lose them). best_effort accepts every publisher.", read_only=True,
+                  choices=("auto", *RELIABILITY_CHOICES)),
     ParameterSpec("input_depth", 1, "QoS history depth of the input subscriptions (1 = newest frame only).",
                   read_only=True, min_value=1, max_value=100),
     ParameterSpec("output_reliability", "reliable", "QoS reliability of every output (reliable reaches both "
@@ -92,12 +118,21 @@ GROUPS: tuple[tuple[str, tuple[ParameterSpec, ...]], ...] = (
     ParameterSpec("output_depth", 5, "QoS history depth of the outputs. With 1, a reliable sample whose first "
                   "transmission is missed can be replaced before it is repaired and never arrive.", read_only=True,
                   min_value=1, max_value=100),
+    ParameterSpec("cameras", [], "Several cameras in one node, their frames batched through the model: one name "
+                  "per camera, e.g. [front, rear]. Each camera's topics are NAME/image, NAME/camera_info, "
+                  "NAME/sparse_depth, ... and its outputs NAME/depth, NAME/points, ...; 'lidar_points' is shared. "
+                  "Per-camera values of " + ", ".join(PER_CAMERA) + " are the parameters NAME.<parameter> "
+                  "(default: the node-level value at start-up). [] = one camera on the node's own topics.",
+                  read_only=True, item_type=str),
     ParameterSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages.", read_only=True,
                   min_value=0.1, max_value=60.0),
     )),
     ("Processing (live: `ros2 param set /depthmaster NAME VALUE` applies from the next frame)", (
     ParameterSpec("processing_res", 768, "Long side (pixels) at which the model runs; 0 = the camera's native "
                   "size. 768 is the published model's default.", min_value=0, max_value=4096),
+    ParameterSpec("batch_wait", 0.01, "Several cameras: seconds to wait, after one camera's frame arrives, for "
+                  "the other cameras' frames so that they share one model pass (0 = take what is there).",
+                  min_value=0.0, max_value=1.0),
     ParameterSpec("camera_info_tolerance", 0.05, "Seconds: a camera_info whose stamp differs from the image's "
                   "by at most this much is used when none has the exact stamp.", min_value=0.0, max_value=10.0),
     )),
@@ -170,11 +205,12 @@ def defaults() -> dict[str, Any]:
 def check_values(values: dict[str, Any]) -> list[str]:
     """Problems with a set of values: unknown names, wrong types or ranges, and cross-parameter rules."""
     problems = []
+    cameras = values.get("cameras", [])
     for name, value in values.items():
-        spec = PARAMETERS_BY_NAME.get(name)
+        spec = spec_for(name, cameras if isinstance(cameras, (list, tuple)) else [])
         if spec is None:
             problems.append(f"unknown parameter '{name}'")
-        elif (reason := spec.check(value)) is not None:
+        elif (reason := spec.check(value, name)) is not None:
             problems.append(reason)
     merged = {**defaults(), **values}
     if not problems and merged["max_range"] <= merged["min_range"]:
@@ -189,6 +225,27 @@ def check_values(values: dict[str, Any]) -> list[str]:
         except ValueError as exc:
             problems.append(str(exc))
     return problems
+
+
+def spec_for(name: str, cameras=()) -> ParameterSpec | None:
+    """The spec of a parameter name: a node-level name, or CAMERA.NAME for a per-camera one of ``cameras``."""
+    camera, _, base = name.partition(".")
+    if base and camera in cameras and base in PER_CAMERA:
+        return PARAMETERS_BY_NAME[base]
+    return PARAMETERS_BY_NAME.get(name)
+
+
+def camera_values(values: dict[str, Any], camera: str) -> dict[str, Any]:
+    """The values one camera runs with: the node-level ones, with its CAMERA.NAME values in place (an unknown or
+    empty ``camera`` gives the node-level values)."""
+    if camera and camera not in values.get("cameras", []):
+        raise ValueError(f"camera {camera!r} is not one of cameras {values.get('cameras', [])!r}")
+    merged = dict(values)
+    for name in PER_CAMERA:
+        key = f"{camera}.{name}"
+        if camera and key in values:
+            merged[name] = values[key]
+    return merged
 
 
 def _parse_size(text: str) -> tuple[int, int] | None:
@@ -218,20 +275,31 @@ def load_params_file(path: str | Path, node_name: str = "depthmaster") -> dict[s
     keys = ["/**"] + [key for key in document if key != "/**" and str(key).rstrip("/").split("/")[-1] == node_name]
     for key in keys:  # the wildcard first, the node's own block (any namespace) wins
         block = document.get(key, {})
-        values.update((block or {}).get("ros__parameters", {}) or {})
+        values.update(_flatten((block or {}).get("ros__parameters", {}) or {}))
     problems = check_values(values)
     if problems:
         raise ValueError(f"{path}: " + "; ".join(problems))
     return {**defaults(), **{k: normalize(k, v) for k, v in values.items()}}
 
 
+def _flatten(block: dict, prefix: str = "") -> dict[str, Any]:
+    """ROS params YAML nesting (``front: {camera_height: 0.5}``) as the dotted names ROS gives them."""
+    flat = {}
+    for key, value in block.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def normalize(name: str, value: Any) -> Any:
     """A parameter value in its canonical Python type (ints given for floats, arrays from rclpy, as lists)."""
-    kind = PARAMETERS_BY_NAME[name].type
-    if kind is float:
+    spec = spec_for(name, [name.partition(".")[0]])
+    if spec.type is float:
         return float(value)
-    if kind is list:
-        return [float(v) for v in value]
+    if spec.type is list:
+        return [spec.item_type(v) for v in value]
     return value
 
 
@@ -247,6 +315,8 @@ def parameters_yaml() -> str:
              "# Use: depthmaster-node --ros-args --params-file config/depthmaster.yaml",
              "#      ros2 launch depthmaster_ros depthmaster.launch.py params_file:=<your copy>",
              "# '/**' applies it to the node in any namespace; use '/<namespace>/depthmaster' to target one node.",
+             "# Several cameras: cameras: [front, rear], and per-camera values nested under each name, e.g.",
+             "#   front: {camera_height: 0.45, camera_pitch: 0.2}",
              "/**:", "  ros__parameters:"]
     for title, specs in GROUPS:
         lines.append(f"    # --- {title}")

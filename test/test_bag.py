@@ -266,6 +266,22 @@ def test_command_line(tiny_checkpoint, sample, tmp_path):
     assert result.returncode == 2 and "--image-topic /nope is not in the bag" in result.stderr
 
 
+def test_command_line_takes_one_cameras_values_from_a_multi_camera_params_file(tiny_checkpoint, sample, tmp_path):
+    params_file = tmp_path / "cams.yaml"
+    params_file.write_text("/**:\n  ros__parameters:\n    processing_res: 64\n    scale_mode: fixed\n"
+                           "    cameras: [front, rear]\n    rear: {scale: 0.6, shift: 0.15}\n")
+    options = ["--checkpoint", tiny_checkpoint, "--params", params_file, "--no-copy-input"]
+    for camera, expected in (("rear", (0.6, 0.15)), (None, (1.0, 0.0))):  # node-level defaults: 1, 0
+        out = tmp_path / f"out_{camera}"
+        result = run_cli(sample, out, *options, *(["--camera", camera] if camera else []))
+        assert result.returncode == 0, result.stderr
+        assert ("without --camera their per-camera values are not used" in result.stderr) == (camera is None)
+        scales = {tuple(msg.data[1:3]) for _, msg in read_all(out)["/camera/depth/scale"]}
+        assert scales == {expected}
+    result = run_cli(sample, tmp_path / "o3", *options, "--camera", "left")
+    assert result.returncode == 2 and "camera 'left' is not one of cameras ['front', 'rear']" in result.stderr
+
+
 def test_ctrl_c_leaves_no_output_and_resume_finishes(tiny_checkpoint, tmp_path):
     bag = write_sample_bag(tmp_path / "long", frames=30, **SIZE)
     params_file = tmp_path / "p.yaml"

@@ -40,14 +40,15 @@ def test_flop_count_of_the_published_architecture():
     assert 0.96 < flops["unet"] < 0.98  # SD2 U-Net + the FE block's ~0.011
 
 
-def test_bench_node_mode(tmp_path):
+def test_bench_node_mode_with_two_cameras(tmp_path):
+    """--node --batch 2: one node serving two cameras (the real tiny model, batched), both answered per frame."""
     env = {**os.environ, "ROS_DOMAIN_ID": str(int(os.environ["ROS_DOMAIN_ID"]) % 100 + 121)}
-    result = run("--random-tiny", "--node", "--sizes", "48x64", "--iterations", "3", "--warmup", "1",
+    result = run("--random-tiny", "--node", "--batch", "2", "--sizes", "48x64", "--iterations", "3", "--warmup", "1",
                  "--json", tmp_path / "node.json", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "image stamp -> depth and points received, 3 frames" in result.stdout
+    assert "image stamp -> depth and points received (2 camera(s) per frame), 3 frames (0 lost)" in result.stdout
     latency = json.loads((tmp_path / "node.json").read_text())["node_latency"]
-    assert latency["frames"] == 3 and 0 < latency["p50_ms"] <= latency["p95_ms"] < 10_000
+    assert latency["frames"] == 3 and latency["cameras"] == 2 and 0 < latency["p50_ms"] <= latency["p95_ms"] < 10_000
 
 
 def test_bench_rejects_bad_sizes():

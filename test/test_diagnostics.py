@@ -1,6 +1,6 @@
 import math
 
-from depthmaster_ros.ros.diagnostics import FrameStats, diagnostic_array
+from depthmaster_ros.ros.diagnostics import FrameStats, diagnostic_array, diagnostic_status
 
 
 def test_counts_percentiles_and_recent_problems():
@@ -20,7 +20,10 @@ def test_message():
     from builtin_interfaces.msg import Time
     from diagnostic_msgs.msg import DiagnosticStatus
 
-    array = diagnostic_array(Time(sec=3), "n: depth", "cpu", DiagnosticStatus.WARN, "m", {"a": 1.234, "b": "x"})
+    statuses = [diagnostic_status("n: depth", "cpu", DiagnosticStatus.WARN, "m", {"a": 1.234, "b": "x"}),
+                diagnostic_status("n: depth rear", "cpu", DiagnosticStatus.OK, "ok", {})]
+    array = diagnostic_array(Time(sec=3), statuses)
+    assert [s.name for s in array.status] == ["n: depth", "n: depth rear"]
     status = array.status[0]
     assert status.level == DiagnosticStatus.WARN and status.name == "n: depth" and array.header.stamp.sec == 3
     assert [(kv.key, kv.value) for kv in status.values] == [("a", "1.23"), ("b", "x")]

@@ -2,21 +2,16 @@
 returns the simulated prediction of a synthetic scene, so the published metric depth can be checked against the
 scene's exact depth. (test_node.py drives the real node process with the real model.)"""
 
-import threading
-
 import numpy as np
 import pytest
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 
 from depthmaster_ros.geometry.intrinsics import CameraIntrinsics
-from depthmaster_ros.model import DepthMasterPipeline
 from depthmaster_ros.ros.client import DepthMasterClient
 from depthmaster_ros.ros.conversions import SCALE_LAYOUT, stamp_to_ns
-from depthmaster_ros.ros.node import DepthMasterNode
 from depthmaster_ros.sample_scene import FLOOR_Y, PinholeCamera
 
-from fake_pipeline import A, B, FakePipeline
+from fake_pipeline import A, B, node_with_fake_model
 from node_process import image_array
 
 PINHOLE = PinholeCamera.with_size(96, 72)
@@ -26,26 +21,10 @@ SECOND = 1_000_000_000
 
 @pytest.fixture(scope="module")
 def node(ros):
-    fake = FakePipeline()
-    patch = pytest.MonkeyPatch()
-    patch.setattr(DepthMasterPipeline, "from_pretrained", classmethod(lambda cls, *args, **kwargs: fake))
-    overrides = [Parameter("checkpoint", value="test-double"), Parameter("scale_mode", value="sparse_depth"),
-                 Parameter("max_range", value=1000.0), Parameter("scale_hold_s", value=0.5),
-                 Parameter("scale_time_constant", value=0.0), Parameter("autostart", value=False)]
-    node = DepthMasterNode(namespace="/metric", parameter_overrides=overrides)
-    assert node.autostart()
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    thread = threading.Thread(target=executor.spin, daemon=True)
-    thread.start()
-    node.fake = fake
-    yield node
-    executor.shutdown()
-    thread.join(10)
-    node._stop_serving()
-    node._release()
-    node.destroy_node()
-    patch.undo()
+    overrides = [Parameter("scale_mode", value="sparse_depth"), Parameter("max_range", value=1000.0),
+                 Parameter("scale_hold_s", value=0.5), Parameter("scale_time_constant", value=0.0)]
+    with node_with_fake_model("/metric", overrides) as node:
+        yield node
 
 
 @pytest.fixture

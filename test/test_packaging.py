@@ -55,7 +55,7 @@ def test_colcon_install_tree(install_tree):
     share = install_tree / "share" / "depthmaster_ros"
     assert (share / "package.xml").read_bytes() == (REPO / "package.xml").read_bytes()
     assert (install_tree / "share/ament_index/resource_index/packages/depthmaster_ros").is_file()
-    for folder, patterns in (("launch", ["*.launch.py"]), ("config", ["*.yaml", "*.rviz"]),
+    for folder, patterns in (("launch", ["*.launch.py"]), ("config", ["*.yaml", "*.rviz", "*.xml"]),
                              ("config/train", ["*.yaml"])):
         expected = sorted(p.name for pattern in patterns for p in (REPO / folder).glob(pattern))
         installed = sorted(p.name for p in (share / folder).iterdir() if p.is_file())

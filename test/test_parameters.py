@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from depthmaster_ros.parameters import PARAMETERS, check_values, defaults, load_params_file, parameters_yaml
+from depthmaster_ros.parameters import PARAMETERS, camera_values, check_values, defaults, load_params_file, parameters_yaml
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "depthmaster.yaml"
 
@@ -55,4 +55,23 @@ def test_load_params_file(tmp_path):
     assert load_params_file(CONFIG) == defaults()
     path.write_text("depthmaster:\n  ros__parameters:\n    max_range: -1.0\n")
     with pytest.raises(ValueError, match="max_range must be >= 0.0"):
+        load_params_file(path)
+
+
+def test_per_camera_values_from_a_params_file(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("/**:\n  ros__parameters:\n    cameras: [front, rear]\n    camera_height: 1.0\n"
+                    "    rear:\n      camera_height: 0.5\n      lidar_to_camera: [1, 0, 0, 0, 0, 0, 1]\n")
+    values = load_params_file(path)
+    assert values["rear.camera_height"] == 0.5 and values["rear.lidar_to_camera"][0] == 1.0
+    rear, front = camera_values(values, "rear"), camera_values(values, "front")
+    assert rear["camera_height"] == 0.5 and rear["lidar_to_camera"] == [1.0, 0, 0, 0, 0, 0, 1.0]
+    assert front["camera_height"] == 1.0 and front["lidar_to_camera"] == defaults()["lidar_to_camera"]
+    with pytest.raises(ValueError, match="camera 'left' is not one of cameras"):
+        camera_values(values, "left")
+    path.write_text("/**:\n  ros__parameters:\n    cameras: [front]\n    rear:\n      camera_height: 0.5\n")
+    with pytest.raises(ValueError, match="unknown parameter 'rear.camera_height'"):
+        load_params_file(path)
+    path.write_text("/**:\n  ros__parameters:\n    cameras: [front]\n    front:\n      max_range: 5.0\n")
+    with pytest.raises(ValueError, match="unknown parameter 'front.max_range'"):  # not a per-camera parameter
         load_params_file(path)

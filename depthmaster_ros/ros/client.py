@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import SingleThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
@@ -50,8 +50,14 @@ class DepthMasterClient(Node):
         self._diagnostics_sub = self._subscribe("/diagnostics", DiagnosticArray, reliable)
         self._executor = SingleThreadedExecutor()
         self._executor.add_node(self)
-        self._spinner = threading.Thread(target=self._executor.spin, name=f"{name}-spin", daemon=True)
+        self._spinner = threading.Thread(target=self._spin, name=f"{name}-spin", daemon=True)
         self._spinner.start()
+
+    def _spin(self) -> None:
+        try:
+            self._executor.spin()
+        except ExternalShutdownException:  # rclpy was shut down first: nothing left to receive
+            pass
 
     def destroy_node(self):
         self._executor.shutdown()
@@ -143,11 +149,13 @@ class DepthMasterClient(Node):
 
         return parameter_value_to_python(self.wait(self._parameter_client(node_name).get_parameters([name])).values[0])
 
-    def latest_diagnostics(self) -> dict[str, str]:
-        """Key/values (plus 'level' and 'message') of the newest depthmaster diagnostic status received."""
+    def latest_diagnostics(self, camera: str = "") -> dict[str, str]:
+        """Key/values (plus 'level' and 'message') of the newest depthmaster diagnostic status received (of
+        ``camera``, for a node serving several)."""
+        suffix = ": depth" + (f" {camera}" if camera else "")
         for array in reversed(self.received["/diagnostics"]):
             for status in array.status:
-                if status.name.endswith(": depth"):
+                if status.name.endswith(suffix):
                     values = {kv.key: kv.value for kv in status.values}
                     values.update(level=str(status.level[0]), message=status.message)
                     return values

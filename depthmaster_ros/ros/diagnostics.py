@@ -76,16 +76,22 @@ class FrameStats:
             }
 
 
-def diagnostic_array(stamp, name: str, hardware_id: str, level: bytes, message: str, values: dict):
-    """One DiagnosticStatus in a DiagnosticArray; values become key/value strings (floats with 2 decimals)."""
-    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+def diagnostic_status(name: str, hardware_id: str, level: bytes, message: str, values: dict):
+    """A DiagnosticStatus; values become key/value strings (floats with 2 decimals)."""
+    from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
     status = DiagnosticStatus(level=level, name=name, hardware_id=hardware_id, message=message)
     status.values = [
         KeyValue(key=key, value=f"{value:.2f}" if isinstance(value, float) else str(value))
         for key, value in values.items()
     ]
+    return status
+
+
+def diagnostic_array(stamp, statuses: list):
+    from diagnostic_msgs.msg import DiagnosticArray
+
     array = DiagnosticArray()
     array.header.stamp = stamp
-    array.status = [status]
+    array.status = list(statuses)
     return array

@@ -1,39 +1,47 @@
-"""Newest frame wins: a one-slot hand-over between the subscription callbacks and the inference thread.
+"""Newest frame wins: the hand-over between the subscription callbacks and the inference thread, one slot per
+camera.
 
-A frame that arrives while the slot is full replaces the waiting one (that one is counted as dropped), so
-inference never queues behind the camera.
+A frame that arrives while its camera's slot is full replaces the waiting one (that one is counted as dropped),
+so inference never queues behind a camera. With several cameras the inference thread takes every waiting frame
+at once, after giving the cameras that have none a short time (``gather``) to deliver theirs, so that frames
+taken together can share one model pass.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from collections import Counter
+from typing import Any, Hashable, Iterable
 
 
-class LatestFrameSlot:
+class LatestFrames:
     def __init__(self):
-        self._frame: Any = None
+        self._frames: dict[Hashable, Any] = {}
         self._condition = threading.Condition()
-        self.dropped = 0
+        self.dropped: Counter = Counter()  # per camera
 
-    def put(self, frame: Any) -> bool:
-        """Store ``frame``; True if it replaced a frame that was never taken (a drop)."""
+    def put(self, key: Hashable, frame: Any) -> bool:
+        """Store ``frame`` as ``key``'s newest; True if it replaced one that was never taken (a drop)."""
         with self._condition:
-            replaced = self._frame is not None
+            replaced = key in self._frames
             if replaced:
-                self.dropped += 1
-            self._frame = frame
-            self._condition.notify()
+                self.dropped[key] += 1
+            self._frames[key] = frame
+            self._condition.notify_all()
             return replaced
 
-    def take(self, timeout: float) -> Any:
-        """The waiting frame (emptying the slot), or None after ``timeout`` seconds."""
+    def take(self, timeout: float, keys: Iterable[Hashable] = (), gather: float = 0.0) -> dict[Hashable, Any]:
+        """Every waiting frame by key (emptying the slots); {} after ``timeout`` seconds without one. Once one
+        is there, wait up to ``gather`` seconds more for all of ``keys`` to have one."""
+        keys = tuple(keys)
         with self._condition:
-            if self._frame is None:
-                self._condition.wait(timeout)
-            frame, self._frame = self._frame, None
-            return frame
+            if not self._condition.wait_for(lambda: bool(self._frames), timeout):
+                return {}
+            if gather > 0 and keys:
+                self._condition.wait_for(lambda: all(key in self._frames for key in keys), gather)
+            frames, self._frames = self._frames, {}
+            return frames
 
     def clear(self) -> None:
         with self._condition:
-            self._frame = None
+            self._frames = {}

@@ -30,6 +30,8 @@ def parse_args(argv):
     parser.add_argument("--sparse-depth-topic", help="scale_mode sparse_depth: the metric depth image topic")
     parser.add_argument("--sparse-info-topic", help="its CameraInfo topic, if it is not registered to the image")
     parser.add_argument("--lidar-topic", help="scale_mode pointcloud: the PointCloud2 topic")
+    parser.add_argument("--camera", help="a params file of a node serving several cameras: use this camera's "
+                        "per-camera values (its image topic still comes from --image-topic or detection)")
     parser.add_argument("--output-namespace", help="namespace of the output topics (default: the image topic's)")
     parser.add_argument("--storage", choices=["mcap", "sqlite3"], default="mcap")
     parser.add_argument("--batch", type=int, default=1, help="frames of the same size per model pass (default 1)")
@@ -48,13 +50,18 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     from ..model import CheckpointError, DepthMasterPipeline
-    from ..parameters import defaults, load_params_file
+    from ..parameters import camera_values, defaults, load_params_file
     from ..rosbag.io import BagError, open_reader
     from ..rosbag.processing_run import BagRun, Interrupted
     from ..rosbag.topics import IMAGE, COMPRESSED, choose_topics
 
     try:
         params = load_params_file(args.params) if args.params else defaults()
+        if args.camera:
+            params = camera_values(params, args.camera)
+        elif params["cameras"]:
+            print(f"depthmaster-bag: the params file serves cameras {params['cameras']}; without --camera their "
+                  "per-camera values are not used", file=sys.stderr)
         for name in ("checkpoint", "device", "dtype"):
             if getattr(args, name):
                 params[name] = getattr(args, name)

@@ -195,7 +195,9 @@ def bench_size(pipe, size, args) -> dict:
 
 
 def node_latency(args) -> dict:
-    """Stamp -> depth and points received, through a node process, at a camera-like 10 Hz."""
+    """Stamp -> depth and points received, through a node process, at a camera-like 10 Hz. With ``--batch N``
+    the node serves N cameras (``cameras: [cam0, ...]``), every frame is published on all of them with one stamp,
+    and the latency runs until the last camera's outputs are received."""
     import rclpy
 
     from ..geometry.intrinsics import CameraIntrinsics
@@ -216,37 +218,50 @@ def node_latency(args) -> dict:
                "-p", f"processing_res:={args.processing_res}", "-p", "scale_mode:=fixed",
                "-p", f"compile:={str(args.compile or args.cuda_graphs).lower()}",
                "-p", f"cuda_graphs:={str(args.cuda_graphs).lower()}", "-p", f"warmup_size:={width}x{height}"]
+    names = [f"cam{i}" for i in range(args.batch)] if args.batch > 1 else [""]
+    if args.batch > 1:
+        command += ["-p", f"cameras:=[{','.join(names)}]"]
     log = open(workdir / "node.log", "w")
     node = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
     rclpy.init()
-    client = DepthMasterClient(namespace="/bench", outputs=("depth", "points"))
-    latencies = []
+    clients = [DepthMasterClient(namespace="/bench" + (f"/{name}" if name else ""), outputs=("depth", "points"),
+                                 name=f"bench_client{index}") for index, name in enumerate(names)]
+    latencies, lost = [], 0
     try:
-        if not client.wait_for_node(1800):
-            raise SystemExit(f"the node did not come up; log: {workdir / 'node.log'}")
+        for client in clients:
+            if not client.wait_for_node(1800):
+                raise SystemExit(f"the node did not come up; log: {workdir / 'node.log'}")
         pinhole = PinholeCamera.with_size(width, height)
         camera = CameraIntrinsics.from_K(width, height, pinhole.K)
         rgb = test_image(args, (height, width))
         frames = args.warmup + args.iterations
+        clock = clients[0].get_clock()
         for index in range(frames):
-            stamp = client.get_clock().now().nanoseconds
-            client.publish_frame(rgb, camera, stamp)
+            stamp = clock.now().nanoseconds
+            for client in clients:
+                client.publish_frame(rgb, camera, stamp)
 
             def served():
                 return all(any(stamp_to_ns(m.header.stamp) == stamp for m in client.received[t])
-                           for t in ("depth", "points"))
+                           for client in clients for t in ("depth", "points"))
 
-            if client.spin_until(served, 60.0) and index >= args.warmup:
-                latencies.append((client.get_clock().now().nanoseconds - stamp) / 1e6)
-            client.spin_until(lambda: False, 0.1)  # 10 Hz
+            # Warm-up frames may compile; a timed frame not served within 10 s is counted as lost.
+            answered = clients[0].spin_until(served, 60.0 if index < args.warmup else 10.0)
+            if index >= args.warmup:
+                if answered:
+                    latencies.append((clock.now().nanoseconds - stamp) / 1e6)
+                else:
+                    lost += 1
+            clients[0].spin_until(lambda: False, 0.1)  # 10 Hz
     finally:
-        client.destroy_node()
+        for client in clients:
+            client.destroy_node()
         rclpy.try_shutdown()
         node.send_signal(signal.SIGINT)
         node.wait(60)
         log.close()
     values = np.array(latencies)
-    return {"frames": int(values.size), "p50_ms": float(np.percentile(values, 50)) if values.size else None,
+    return {"frames": int(values.size), "lost": lost, "cameras": len(names), "p50_ms": float(np.percentile(values, 50)) if values.size else None,
             "p95_ms": float(np.percentile(values, 95)) if values.size else None}
 
 
@@ -256,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.node:
         result = node_latency(args)
-        print(f"depthmaster-bench --node: image stamp -> depth and points received, {result['frames']} frames: "
+        print(f"depthmaster-bench --node: image stamp -> depth and points received ({result['cameras']} "
+              f"camera(s) per frame), {result['frames']} frames ({result['lost']} lost): "
               f"p50 {result['p50_ms']:.1f} ms, p95 {result['p95_ms']:.1f} ms" if result["frames"] else
               "depthmaster-bench --node: no frame was served")
         if args.json:

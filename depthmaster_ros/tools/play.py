@@ -1,8 +1,10 @@
 """depthmaster-play: publish a rosbag2 into a live ROS 2 graph with its original timing (no `ros2 bag play`).
 
-Messages go out as their recorded CDR bytes (no decoding), at their log times scaled by --rate. Image, camera
-info, point cloud and laser topics use the sensor-data QoS (best effort; what camera drivers' subscribers
-expect), the others reliable; --reliable makes every topic reliable.
+Messages go out as their recorded CDR bytes (no decoding), at their log times scaled by --rate. Every topic is
+published reliable (as REP 2003 asks of drivers; `ros2 bag play` does the same by default): it reaches reliable
+and best-effort subscribers, and Fast DDS does not drop large reliable messages the way it drops best-effort ones
+over 0.5 MB (ros2/rmw_fastrtps#739). --sensor-qos publishes sensor topics (images, camera infos, clouds, scans,
+IMU) with the sensor-data QoS instead, to reproduce a best-effort driver.
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ def parse_args(argv):
     parser.add_argument("--delay", type=float, default=0.0, help="seconds to wait before playing (discovery)")
     parser.add_argument("--wait-for-subscribers", type=float, default=0.0, metavar="SECONDS",
                         help="first wait up to this long until every played topic has a subscriber (exit 3 if not)")
-    parser.add_argument("--reliable", action="store_true", help="publish every topic reliable")
+    parser.add_argument("--sensor-qos", action="store_true",
+                        help="publish sensor topics best effort (the sensor-data QoS), like a best-effort driver")
     parser.add_argument("--clock", type=float, nargs="?", const=100.0, metavar="HZ",
                         help="publish the bag's time on /clock (default 100 Hz) for nodes with use_sim_time")
     args = parser.parse_args(argv)
@@ -94,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"depthmaster-play: skipping {connection.topic}: type {connection.msgtype} is not installed",
                   file=sys.stderr)
             continue
-        if args.reliable or connection.msgtype not in SENSOR_TYPES:
+        if not args.sensor_qos or connection.msgtype not in SENSOR_TYPES:
             qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         else:
             qos = qos_profile_sensor_data
