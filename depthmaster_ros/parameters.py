@@ -236,14 +236,14 @@ def spec_for(name: str, cameras=()) -> ParameterSpec | None:
 
 
 def camera_values(values: dict[str, Any], camera: str) -> dict[str, Any]:
-    """The values one camera runs with: the node-level ones, with its CAMERA.NAME values in place (an unknown or
-    empty ``camera`` gives the node-level values)."""
+    """The values one camera runs with: the node-level ones, with its CAMERA.NAME values in place (``camera`` ''
+    gives the node-level values; a name not in ``cameras`` is an error)."""
     if camera and camera not in values.get("cameras", []):
         raise ValueError(f"camera {camera!r} is not one of cameras {values.get('cameras', [])!r}")
     merged = dict(values)
     for name in PER_CAMERA:
         key = f"{camera}.{name}"
-        if camera and key in values:
+        if key in values:
             merged[name] = values[key]
     return merged
 

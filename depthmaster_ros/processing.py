@@ -146,6 +146,15 @@ def resize_map(values: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(values[None, None], size=size, mode="area")[0, 0]
 
 
+def infer(pipeline, images: Sequence[np.ndarray], processing_res: int) -> list[torch.Tensor]:
+    """The model on a batch of same-size H x W x 3 uint8 frames (several cameras, or the bag tool's batches):
+    relative maps as tensors on the model's device (post-processing continues there)."""
+    batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)
+    if pipeline.device.type == "cuda":
+        batch = batch.pin_memory().to(pipeline.device, non_blocking=True)
+    return list(pipeline.predict(batch, processing_res))
+
+
 def measured_pairs(relative: np.ndarray, camera: CameraIntrinsics | None, hints: MetricHints | None,
                    config: ProcessingConfig) -> tuple[np.ndarray | None, np.ndarray | None, str]:
     """The (prediction, metric depth) pairs the scale is fitted to, or None, None and the reason."""
@@ -188,14 +197,8 @@ class DepthProcessor:
         self.tracker = ScaleTracker()
 
     def infer(self, images: Sequence[np.ndarray], config: ProcessingConfig | None = None) -> list[torch.Tensor]:
-        """The model on a batch of same-size H x W x 3 uint8 frames (several cameras, or the bag tool's
-        batches): relative maps as tensors on the model's device (post-processing continues there)."""
-        config = config or self.config
-        batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)
-        device = self.pipeline.device
-        if device.type == "cuda":
-            batch = batch.pin_memory().to(device, non_blocking=True)
-        return list(self.pipeline.predict(batch, config.processing_res))
+        """:func:`infer` with this processor's model at the config's ``processing_res``."""
+        return infer(self.pipeline, images, (config or self.config).processing_res)
 
     def estimate_scale(self, relative, camera: CameraIntrinsics | None, hints: MetricHints | None,
                        config: ProcessingConfig, stamp: float) -> tuple[ScaleFit | None, str]:

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from depthmaster_ros.parameters import PARAMETERS, camera_values, check_values, defaults, load_params_file, parameters_yaml
+from depthmaster_ros.parameters import (PARAMETERS, camera_values, check_values, defaults, load_params_file,
+                                       parameters_yaml)
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "depthmaster.yaml"
 

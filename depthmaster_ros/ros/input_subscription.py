@@ -20,6 +20,11 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 RELIABILITY_POLICIES = {"reliable": ReliabilityPolicy.RELIABLE, "best_effort": ReliabilityPolicy.BEST_EFFORT}
 
 
+def qos_profile(reliability: str, depth: int) -> QoSProfile:
+    """KEEP_LAST ``depth``, volatile, ``reliable`` or ``best_effort`` (the node's inputs and outputs)."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=RELIABILITY_POLICIES[reliability])
+
+
 class InputSubscription:
     def __init__(self, node, msg_type, topic: str, callback: Callable[[Any], None], depth: int, reliability: str):
         if reliability not in ("auto", *RELIABILITY_POLICIES):
@@ -31,9 +36,8 @@ class InputSubscription:
         self._subscription = self._create(self.current)
 
     def _create(self, reliability: str):
-        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=self._depth,
-                         reliability=RELIABILITY_POLICIES[reliability])
-        return self._node.create_subscription(self._msg_type, self._topic, self._callback, qos)
+        return self._node.create_subscription(self._msg_type, self._topic, self._callback,
+                                              qos_profile(reliability, self._depth))
 
     def wanted(self) -> str:
         """The reliability to subscribe with now."""

@@ -29,16 +29,15 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from ..parameters import PARAMETERS, PARAMETERS_BY_NAME, PER_CAMERA, camera_values, check_values, normalize, \
     spec_for, warmup_size
-from ..processing import DepthProcessor, ProcessingConfig
+from ..processing import DepthProcessor, ProcessingConfig, infer
 from ..model.device import dtype_name
 from .conversions import InputError, decode_image, stamp_to_ns
 from .frame_inputs import FrameInputs
-from .input_subscription import InputSubscription
+from .input_subscription import InputSubscription, qos_profile
 from .outputs import OUTPUT_TOPICS, needed_outputs, output_messages
 from .diagnostics import PROBLEMS, FrameStats, diagnostic_array, diagnostic_status
 from .latest_frame import LatestFrames
@@ -167,7 +166,6 @@ class DepthMasterNode(LifecycleNode):
 
     def _apply_parameters(self, parameters) -> None:
         values = self._values()
-        self._config = ProcessingConfig.from_parameters(values)
         for stream in self._streams.values():
             stream.config = ProcessingConfig.from_parameters(camera_values(values, stream.name))
 
@@ -201,7 +199,7 @@ class DepthMasterNode(LifecycleNode):
                                + (f" for cameras {', '.join(self._cameras)}" if self._cameras else ""))
         if pipeline.random_weights:
             self.get_logger().warning("this checkpoint has RANDOM weights: outputs are meaningless (smoke test only)")
-        qos = self._qos("output")
+        qos = qos_profile(values["output_reliability"], values["output_depth"])
         for stream in self._streams.values():
             stream.processor = DepthProcessor(pipeline, stream.config)
             for topic, (msg_type, _) in OUTPUT_TOPICS.items():
@@ -295,12 +293,6 @@ class DepthMasterNode(LifecycleNode):
     def lifecycle_state(self) -> str:
         return self._state_machine.current_state[1]
 
-    def _qos(self, which: str) -> QoSProfile:
-        reliability = self.get_parameter(f"{which}_reliability").value
-        return QoSProfile(
-            history=HistoryPolicy.KEEP_LAST, depth=self.get_parameter(f"{which}_depth").value,
-            reliability=ReliabilityPolicy.RELIABLE if reliability == "reliable" else ReliabilityPolicy.BEST_EFFORT,
-        )
 
     def _refresh_inputs(self) -> None:
         """input_reliability auto: follow each input topic's publishers (see input_subscription.py)."""
@@ -358,7 +350,7 @@ class DepthMasterNode(LifecycleNode):
                 groups[job.rgb.shape].append(job)
         for jobs in groups.values():
             try:
-                relatives = self._infer([job.rgb for job in jobs])
+                relatives = self._infer(jobs)
             except Exception as exc:
                 for job in jobs:
                     self._failed(job.stream, exc)
@@ -395,14 +387,15 @@ class DepthMasterNode(LifecycleNode):
             stream.stats.problem("metric_source", rejection)
         return Job(stream, header, rgb, camera, camera_note, hints, topics, config)
 
-    def _infer(self, images: list) -> list:
-        """One model pass over same-size frames. A compiled model runs every pass at the camera count (padding
-        with copies of the last frame), so one static shape serves every pass: no recompilation when fewer
-        cameras deliver in time."""
+    def _infer(self, jobs: list[Job]) -> list:
+        """One model pass over same-size frames (at the first frame's processing_res: the parameter is shared).
+        A compiled model runs every pass at the camera count (padding with copies of the last frame), so one
+        static shape serves every pass: no recompilation when fewer cameras deliver in time."""
+        images = [job.rgb for job in jobs]
         count = len(images)
         if self._pipeline.compiled and len(self._streams) > count:
             images = images + [images[-1]] * (len(self._streams) - count)
-        relatives = self._streams[next(iter(self._streams))].processor.infer(images, self._config)[:count]
+        relatives = infer(self._pipeline, images, jobs[0].config.processing_res)[:count]
         self._passes += 1
         self._passed_frames += count
         return relatives

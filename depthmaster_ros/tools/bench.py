@@ -261,7 +261,8 @@ def node_latency(args) -> dict:
         node.wait(60)
         log.close()
     values = np.array(latencies)
-    return {"frames": int(values.size), "lost": lost, "cameras": len(names), "p50_ms": float(np.percentile(values, 50)) if values.size else None,
+    return {"frames": int(values.size), "lost": lost, "cameras": len(names),
+            "p50_ms": float(np.percentile(values, 50)) if values.size else None,
             "p95_ms": float(np.percentile(values, 95)) if values.size else None}
 
 
