@@ -1,88 +1,62 @@
-"""Every node parameter in one table: name, type, default, description, constraints, live or read-only.
+"""Every parameter in one table: the node's own and those the scale sources and engine stages declare.
 
 The ROS node declares its parameters from this table (with descriptors), ``config/depthmaster.yaml``
-documents the same names and defaults (a test keeps them in step), and the offline tools read the same YAML
-into the same :class:`~depthmaster_ros.processing.ProcessingConfig`. No ROS imports here.
+documents the same names and defaults (a test keeps them in step), the offline tools read the same YAML into the
+same :class:`~depthmaster_ros.engine.config.ProcessingConfig`, and the command-line tools take their shared
+options from it (``tools/cli_options.py``). No ROS imports here.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+import difflib
 from pathlib import Path
 from typing import Any
 
-SCALE_MODES = ("none", "fixed", "sparse_depth", "pointcloud", "ground_plane")
+from .parameter_spec import ParameterSpec
+from .engine.stage import stage_classes, stages_version
+from .scale.source import registry_version, scale_modes, scale_sources
+
 DTYPE_CHOICES = ("auto", "fp32", "fp16", "bf16")
 RELIABILITY_CHOICES = ("best_effort", "reliable")
-# With several cameras (the `cameras` parameter), these have one value per camera: parameter CAMERA.NAME.
-PER_CAMERA = ("scale", "shift", "sparse_depth_to_camera", "lidar_to_camera", "camera_height", "camera_pitch",
-              "camera_roll", "ground_region")
 
 
-@dataclass(frozen=True)
-class ParameterSpec:
-    name: str
-    default: Any
-    description: str
-    read_only: bool = False
-    choices: tuple[str, ...] | None = None
-    min_value: float | None = None
-    max_value: float | None = None
-    item_type: type = float  # lists: float (a fixed-length vector) or str (names, any number)
+def _backend_names() -> tuple[str, ...]:
+    from .model.backends import backend_names
 
-    @property
-    def type(self) -> type:
-        """bool, int, float, str, or list (of ``item_type``)."""
-        return list if isinstance(self.default, (list, tuple)) else type(self.default)
+    return backend_names()
 
-    def check(self, value: Any, name: str | None = None) -> str | None:
-        """None if ``value`` is acceptable, else the reason (names what was expected and what arrived).
-        ``name``: the name to report (a per-camera CAMERA.NAME)."""
-        name = name or self.name
-        expected = self.type
-        if expected is list and self.item_type is str:
-            return _check_names(name, value)
-        if expected is list:
-            if not isinstance(value, (list, tuple)) or not all(
-                    isinstance(v, (int, float)) and not isinstance(v, bool) and v == v for v in value):
-                return f"{name} must be a list of numbers, got {value!r}"
-            if len(value) != len(self.default):
-                return f"{name} must have {len(self.default)} values, got {len(value)}"
-            return None
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if type(value) is not expected:
-            return f"{name} must be a {expected.__name__}, got {type(value).__name__} {value!r}"
-        if self.choices is not None and value not in self.choices:
-            return f"{name} must be one of {', '.join(self.choices)}; got {value!r}"
-        if self.min_value is not None and value < self.min_value:
-            return f"{name} must be >= {self.min_value}, got {value!r}"
-        if self.max_value is not None and value > self.max_value:
-            return f"{name} must be <= {self.max_value}, got {value!r}"
+
+def parse_size(text: str) -> tuple[int, int] | None:
+    """(width, height) of 'WIDTHxHEIGHT' (the one spelling of image sizes in this package), or None."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
         return None
+    return (width, height) if width > 0 and height > 0 else None
 
 
-_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-
-
-def _check_names(name: str, value: Any) -> str | None:
-    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-        return f"{name} must be a list of names, got {value!r}"
-    for item in value:
-        if not _NAME.fullmatch(item):
-            return (f"{name}: {item!r} is not usable as a topic namespace and parameter prefix (expected a letter "
-                    "then letters, digits or '_', such as front or cam_left)")
-    if len(set(value)) != len(value):
-        return f"{name} lists a camera twice: {list(value)!r}"
+def _size_rule(text: str) -> str | None:
+    if text and not parse_size(text):
+        return f"expected WIDTHxHEIGHT such as 640x480 (or '' for none), got {text!r}"
     return None
 
 
-GROUPS: tuple[tuple[str, tuple[ParameterSpec, ...]], ...] = (
+def _colormap_rule(name: str) -> str | None:
+    from .colormap import colormap_lut
+
+    try:
+        colormap_lut(name)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+BASE_GROUPS: tuple[tuple[str, tuple[ParameterSpec, ...]], ...] = (
     ("Model (read-only: set before start-up; loaded at configure)", (
     ParameterSpec("checkpoint", "zysong212/DepthMaster",
-                  "Checkpoint folder in the official layout, or a Hugging Face repo id (looked up in the local "
-                  "HF cache; downloaded only if allow_download).", read_only=True),
+                  "Checkpoint folder in the official layout (e.g. the folder `hf download zysong212/DepthMaster "
+                  "--local-dir DIR` wrote), or a Hugging Face repo id (looked up in the local HF cache; downloaded "
+                  "only if allow_download).", read_only=True),
     ParameterSpec("allow_download", False, "Let a repo id be downloaded from the Hugging Face Hub at configure.",
                   read_only=True),
     ParameterSpec("device", "auto", "Torch device: auto (first CUDA GPU, else CPU), cpu, cuda or cuda:N.",
@@ -90,12 +64,12 @@ GROUPS: tuple[tuple[str, tuple[ParameterSpec, ...]], ...] = (
     ParameterSpec("dtype", "auto", "Model precision: auto (bf16 on a GPU that supports it, else fp32), fp32 (as "
                   "the official code), fp16 or bf16. The Fourier Enhancement block always runs in fp32.",
                   read_only=True, choices=DTYPE_CHOICES),
-    ParameterSpec("compile", False, "torch.compile the model at configure (fast on a GPU; the first frame of each "
-                  "size compiles for minutes unless warmup_size is set; kernels are cached across restarts).",
-                  read_only=True),
-    ParameterSpec("cuda_graphs", False, "Also replay CUDA graphs (implies compile; GPU only).", read_only=True),
+    ParameterSpec("backend", "eager", "How the model runs: eager (PyTorch as is), compile (torch.compile with static "
+                  "shapes: fast on a GPU; each new image size compiles for minutes unless warmup_size is set; "
+                  "kernels are cached across restarts) or cuda_graphs (compile + CUDA graph replay; GPU only).",
+                  read_only=True, choices=_backend_names),
     ParameterSpec("warmup_size", "", "WIDTHxHEIGHT of the camera images, to compile and warm the model at "
-                  "configure instead of on the first frame ('' = no warm-up).", read_only=True),
+                  "configure instead of on the first frame ('' = no warm-up).", read_only=True, rule=_size_rule),
     ParameterSpec("cpu_threads", 0, "Torch CPU threads (0 = torch's default). Only matters on the CPU.",
                   read_only=True, min_value=0, max_value=256),
     ParameterSpec("autostart", True, "Configure and activate at start-up, so a plain run works without a "
@@ -121,9 +95,9 @@ GROUPS: tuple[tuple[str, tuple[ParameterSpec, ...]], ...] = (
     ParameterSpec("cameras", [], "Several cameras in one node, their frames batched through the model: one name "
                   "per camera, e.g. [front, rear]. Each camera's topics are NAME/image, NAME/camera_info, "
                   "NAME/sparse_depth, ... and its outputs NAME/depth, NAME/points, ...; 'lidar_points' is shared. "
-                  "Per-camera values of " + ", ".join(PER_CAMERA) + " are the parameters NAME.<parameter> "
-                  "(default: the node-level value at start-up). [] = one camera on the node's own topics.",
-                  read_only=True, item_type=str),
+                  "Parameters marked 'per camera' in this file have one value per camera, the parameters "
+                  "NAME.<parameter> (default: the node-level value at start-up). [] = one camera on the node's "
+                  "own topics.", read_only=True, item_type=str),
     ParameterSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages.", read_only=True,
                   min_value=0.1, max_value=60.0),
     )),
@@ -136,46 +110,9 @@ GROUPS: tuple[tuple[str, tuple[ParameterSpec, ...]], ...] = (
     ParameterSpec("camera_info_tolerance", 0.05, "Seconds: a camera_info whose stamp differs from the image's "
                   "by at most this much is used when none has the exact stamp.", min_value=0.0, max_value=10.0),
     )),
-    ("Scale recovery (live)", (
-    ParameterSpec("scale_mode", "none", "How metric scale is obtained: none (relative outputs only), fixed (scale "
-                  "and shift), sparse_depth (a depth image topic), pointcloud (a LiDAR topic) or ground_plane "
-                  "(the camera height over a flat floor).", choices=SCALE_MODES),
-    ParameterSpec("scale", 1.0, "Fixed mode: s in sqrt-disparity space, depth = 1 / max((s*p + t)^2, eps).",
-                  min_value=0.0),
-    ParameterSpec("shift", 0.0, "Fixed mode: t in sqrt-disparity space (1/sqrt(m))."),
-    ParameterSpec("metric_source_tolerance", 0.1, "Seconds: the sparse depth image or LiDAR scan nearest to the "
-                  "image stamp is used if it is at most this far away.", min_value=0.0, max_value=10.0),
-    ParameterSpec("sparse_depth_to_camera", [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0], "sparse_depth mode: "
-                  "[x, y, z, qx, qy, qz, qw] from the sparse depth optical frame to the camera optical frame "
-                  "(identity: already registered to the colour image)."),
-    ParameterSpec("lidar_to_camera", [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0], "pointcloud mode: [x, y, z, qx, qy, "
-                  "qz, qw] from the LiDAR frame to the camera optical frame (X_cam = R X_lidar + t)."),
-    ParameterSpec("camera_height", 1.0, "ground_plane mode: height of the camera's optical centre above the "
-                  "floor, meters.", min_value=0.01, max_value=100.0),
-    ParameterSpec("camera_pitch", 0.0, "ground_plane mode: radians the camera looks down (negative: up).",
-                  min_value=-1.5, max_value=1.5),
-    ParameterSpec("camera_roll", 0.0, "ground_plane mode: radians of roll about the optical axis, clockwise as "
-                  "seen from behind the camera.", min_value=-1.5, max_value=1.5),
-    ParameterSpec("ground_region", [0.0, 0.6, 1.0, 1.0], "ground_plane mode: [x0, y0, x1, y1], fractions of the "
-                  "image width and height, where floor is expected (default: the lower 40 %)."),
-    ParameterSpec("scale_min_pairs", 50, "Fewer valid depth/prediction pairs: the frame's fit is rejected.",
-                  min_value=2, max_value=1000000),
-    ParameterSpec("scale_min_p_spread", 0.05, "The pairs' predictions must span at least this much (5th-95th "
-                  "percentile of p), else the fit is rejected (everything at one depth).", min_value=0.0,
-                  max_value=1.0),
-    ParameterSpec("scale_inlier_threshold", 0.05, "Relative sqrt-disparity residual under which a pair is an "
-                  "inlier (0.05 is about 10 % in depth).", min_value=0.001, max_value=1.0),
-    ParameterSpec("scale_min_inlier_ratio", 0.3, "Fits with fewer inliers than this fraction are rejected.",
-                  min_value=0.0, max_value=1.0),
-    ParameterSpec("scale_time_constant", 0.5, "Seconds of exponential smoothing of (s, t) over frames "
-                  "(0 = use each frame's fit as is).", min_value=0.0, max_value=60.0),
-    ParameterSpec("scale_jump_threshold", 0.25, "A new fit whose depths differ from the smoothed one by more "
-                  "than this fraction for 3 frames in a row replaces it (no slow drift after a real change).",
-                  min_value=0.01, max_value=10.0),
-    ParameterSpec("scale_hold_s", 1.0, "Seconds the last good fit is reused when fits fail; after that metric "
-                  "depth and points stop (relative outputs continue).", min_value=0.0, max_value=3600.0),
-    )),
-    ("Depth image and point cloud (live)", (
+)
+
+OUTPUT_GROUP = ("Depth image and point cloud (live)", (
     ParameterSpec("min_range", 0.1, "Meters; closer depth is published as -Inf (REP 117) and gives no point.",
                   min_value=0.0),
     ParameterSpec("max_range", 100.0, "Meters; farther depth is published as +Inf (REP 117) and gives no point.",
@@ -191,48 +128,113 @@ GROUPS: tuple[tuple[str, tuple[ParameterSpec, ...]], ...] = (
                   max_value=32),
     ParameterSpec("cloud_color", True, "Add the packed 'rgb' field (from the input image) to 'points'."),
     ParameterSpec("colormap", "turbo", "Matplotlib colormap of depth/colored (drawn from the relative map: "
-                  "high values = near)."),
-    )),
-)
-PARAMETERS: tuple[ParameterSpec, ...] = tuple(spec for _, specs in GROUPS for spec in specs)
-PARAMETERS_BY_NAME = {spec.name: spec for spec in PARAMETERS}
+                  "high values = near).", rule=_colormap_rule),
+))
+
+# Parameters that were replaced, with their new name and value (params files and -p overrides keep working).
+RENAMED = {
+    "compile": ("backend", lambda on: "compile" if on else None),
+    "cuda_graphs": ("backend", lambda on: "cuda_graphs" if on else None),
+}
+
+
+def _scale_groups() -> list[tuple[str, tuple[ParameterSpec, ...]]]:
+    modes = scale_modes()
+    listing = "; ".join([f"{modes[0]} (relative outputs only)"] + [s.description for s in scale_sources()])
+    groups = [("Scale recovery (live)", (
+        ParameterSpec("scale_mode", "none", f"How metric scale is obtained: {listing}. Without a scale there is "
+                      "no metric depth and no point cloud.", choices=scale_modes),
+        ParameterSpec("metric_source_tolerance", 0.1, "Seconds: the measurement (sparse depth image, LiDAR scan, "
+                      "...) nearest to the image stamp is used if it is at most this far away.", min_value=0.0,
+                      max_value=10.0),
+    ))]
+    for source in scale_sources():
+        if source.parameters:
+            groups.append((f"scale_mode {source.name} (live)", source.parameters))
+    return groups
+
+
+_cache: tuple[tuple, list, dict] | None = None
+
+
+def groups() -> list[tuple[str, tuple[ParameterSpec, ...]]]:
+    """(title, specs) in the order config/depthmaster.yaml documents them."""
+    return _table()[1]
+
+
+def _table():
+    global _cache
+    version = (registry_version(), stages_version())
+    if _cache is None or _cache[0] != version:
+        stages = [(stage.title, stage.parameters) for stage in stage_classes() if stage.parameters]
+        table = [*BASE_GROUPS, *_scale_groups(), *stages, OUTPUT_GROUP]
+        by_name: dict[str, ParameterSpec] = {}
+        for _, specs in table:
+            for spec in specs:
+                if spec.name in by_name:
+                    raise ValueError(f"parameter {spec.name!r} is declared twice")
+                by_name[spec.name] = spec
+        _cache = (version, table, by_name)
+    return _cache
+
+
+def specs() -> tuple[ParameterSpec, ...]:
+    return tuple(_table()[2].values())
+
+
+def spec(name: str) -> ParameterSpec | None:
+    return _table()[2].get(name)
+
+
+def per_camera_names() -> tuple[str, ...]:
+    return tuple(s.name for s in specs() if s.per_camera)
+
+
+def live_names() -> tuple[str, ...]:
+    """The parameters a running node applies from the next frame (the processing configuration)."""
+    return tuple(s.name for s in specs() if not s.read_only)
 
 
 def defaults() -> dict[str, Any]:
-    return {spec.name: list(spec.default) if spec.type is list else spec.default for spec in PARAMETERS}
-
-
-def check_values(values: dict[str, Any]) -> list[str]:
-    """Problems with a set of values: unknown names, wrong types or ranges, and cross-parameter rules."""
-    problems = []
-    cameras = values.get("cameras", [])
-    for name, value in values.items():
-        spec = spec_for(name, cameras if isinstance(cameras, (list, tuple)) else [])
-        if spec is None:
-            problems.append(f"unknown parameter '{name}'")
-        elif (reason := spec.check(value, name)) is not None:
-            problems.append(reason)
-    merged = {**defaults(), **values}
-    if not problems and merged["max_range"] <= merged["min_range"]:
-        problems.append(f"max_range ({merged['max_range']}) must be greater than min_range ({merged['min_range']})")
-    if not problems and merged["warmup_size"] and not _parse_size(merged["warmup_size"]):
-        problems.append(f"warmup_size must be WIDTHxHEIGHT such as 640x480, got {merged['warmup_size']!r}")
-    if not problems and "colormap" in values:
-        from .colormap import colormap_lut
-
-        try:
-            colormap_lut(merged["colormap"])
-        except ValueError as exc:
-            problems.append(str(exc))
-    return problems
+    return {s.name: list(s.default) if s.type is list else s.default for s in specs()}
 
 
 def spec_for(name: str, cameras=()) -> ParameterSpec | None:
     """The spec of a parameter name: a node-level name, or CAMERA.NAME for a per-camera one of ``cameras``."""
     camera, _, base = name.partition(".")
-    if base and camera in cameras and base in PER_CAMERA:
-        return PARAMETERS_BY_NAME[base]
-    return PARAMETERS_BY_NAME.get(name)
+    if base and camera in cameras:
+        found = spec(base)
+        return found if found is not None and found.per_camera else None
+    return spec(name)
+
+
+def suggest(name: str, cameras=()) -> str:
+    """' (did you mean X?)' for a name close to a known one, '' otherwise; a replaced name says what replaces it."""
+    if name in RENAMED:
+        return f" (replaced by {RENAMED[name][0]})"
+    known = [s.name for s in specs()] + [f"{c}.{n}" for c in cameras for n in per_camera_names()]
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def check_values(values: dict[str, Any]) -> list[str]:
+    """Problems with a set of values: unknown names, wrong types or ranges, and cross-parameter rules. Integers
+    are accepted for doubles (see :meth:`ParameterSpec.coerce`)."""
+    problems = []
+    cameras = values.get("cameras", [])
+    cameras = cameras if isinstance(cameras, (list, tuple)) else []
+    for name, value in values.items():
+        found = spec_for(name, cameras)
+        if found is None:
+            problems.append(f"unknown parameter '{name}'{suggest(name, cameras)}")
+        elif (reason := found.check(value, name)) is not None:
+            problems.append(reason)
+    if not problems:
+        merged = {**defaults(), **{k: normalize(k, v, cameras) for k, v in values.items()}}
+        if merged["max_range"] <= merged["min_range"]:
+            problems.append(f"max_range ({merged['max_range']}) must be greater than min_range "
+                            f"({merged['min_range']})")
+    return problems
 
 
 def camera_values(values: dict[str, Any], camera: str) -> dict[str, Any]:
@@ -241,45 +243,69 @@ def camera_values(values: dict[str, Any], camera: str) -> dict[str, Any]:
     if camera and camera not in values.get("cameras", []):
         raise ValueError(f"camera {camera!r} is not one of cameras {values.get('cameras', [])!r}")
     merged = dict(values)
-    for name in PER_CAMERA:
+    for name in per_camera_names():
         key = f"{camera}.{name}"
         if key in values:
             merged[name] = values[key]
     return merged
 
 
-def _parse_size(text: str) -> tuple[int, int] | None:
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        return None
-    return (width, height) if width > 0 and height > 0 else None
-
-
 def warmup_size(text: str) -> tuple[int, int] | None:
     """(width, height) of a warmup_size parameter, or None for ''."""
-    return _parse_size(text) if text else None
+    return parse_size(text) if text else None
 
 
-def load_params_file(path: str | Path, node_name: str = "depthmaster") -> dict[str, Any]:
+def normalize(name: str, value: Any, cameras=None) -> Any:
+    """A parameter value in its canonical Python type (ints given for floats, arrays from rclpy, as lists)."""
+    found = spec_for(name, cameras if cameras is not None else [name.partition(".")[0]])
+    return found.coerce(value) if found is not None else value
+
+
+def translate_renamed(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Replace the parameters in ``RENAMED`` by their successors; (values, one warning per replaced name)."""
+    values = dict(values)
+    warnings = []
+    for old in sorted(RENAMED, key=lambda n: n == "cuda_graphs"):  # cuda_graphs wins over compile
+        if old in values:
+            new, convert = RENAMED[old]
+            replacement = convert(values.pop(old))
+            if replacement is not None:
+                values[new] = replacement
+            warnings.append(f"parameter '{old}' was replaced by '{new}'"
+                            + (f": using {new}: {replacement}" if replacement is not None else "; ignored"))
+    return values, warnings
+
+
+def load_params_file(path: str | Path, node_name: str = "depthmaster", warn=None) -> dict[str, Any]:
     """The parameter values for ``node_name`` in a ROS 2 params YAML (the ``/**`` block, then blocks of that node
-    name in any namespace), validated. For tools that run the processing path without a ROS node."""
+    name in any namespace), validated. For tools that run the processing path without a ROS node. ``warn``: called
+    with a message for each replaced parameter name."""
     import yaml
 
-    text = Path(path).read_text()
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ValueError(f"cannot read params file {path}: {exc.strerror or exc}") from exc
     try:
         document = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise ValueError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(document, dict):
+        raise ValueError(f"{path} is not a ROS 2 params file (expected '/**:' or 'NODE:' with 'ros__parameters:')")
     values: dict[str, Any] = {}
     keys = ["/**"] + [key for key in document if key != "/**" and str(key).rstrip("/").split("/")[-1] == node_name]
     for key in keys:  # the wildcard first, the node's own block (any namespace) wins
         block = document.get(key, {})
         values.update(_flatten((block or {}).get("ros__parameters", {}) or {}))
+    values, renamed = translate_renamed(values)
+    for message in renamed:
+        if warn is not None:
+            warn(f"{path}: {message}")
     problems = check_values(values)
     if problems:
         raise ValueError(f"{path}: " + "; ".join(problems))
-    return {**defaults(), **{k: normalize(k, v) for k, v in values.items()}}
+    cameras = values.get("cameras", [])
+    return {**defaults(), **{k: normalize(k, v, cameras) for k, v in values.items()}}
 
 
 def _flatten(block: dict, prefix: str = "") -> dict[str, Any]:
@@ -291,16 +317,6 @@ def _flatten(block: dict, prefix: str = "") -> dict[str, Any]:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
-
-
-def normalize(name: str, value: Any) -> Any:
-    """A parameter value in its canonical Python type (ints given for floats, arrays from rclpy, as lists)."""
-    spec = spec_for(name, [name.partition(".")[0]])
-    if spec.type is float:
-        return float(value)
-    if spec.type is list:
-        return [spec.item_type(v) for v in value]
-    return value
 
 
 def parameters_yaml() -> str:
@@ -318,26 +334,28 @@ def parameters_yaml() -> str:
              "# Several cameras: cameras: [front, rear], and per-camera values nested under each name, e.g.",
              "#   front: {camera_height: 0.45, camera_pitch: 0.2}",
              "/**:", "  ros__parameters:"]
-    for title, specs in GROUPS:
+    for title, group in groups():
         lines.append(f"    # --- {title}")
-        for spec in specs:
+        for item in group:
             extra = []
-            if spec.choices:
-                extra.append("one of " + ", ".join(spec.choices))
-            if spec.min_value is not None and spec.max_value is not None:
-                extra.append(f"range [{spec.min_value}, {spec.max_value}]")
-            elif spec.min_value is not None:
-                extra.append(f">= {spec.min_value}")
-            text = spec.description + (" (" + "; ".join(extra) + ")" if extra else "")
+            if item.allowed:
+                extra.append("one of " + ", ".join(item.allowed))
+            if item.min_value is not None and item.max_value is not None:
+                extra.append(f"range [{item.min_value}, {item.max_value}]")
+            elif item.min_value is not None:
+                extra.append(f">= {item.min_value}")
+            if item.per_camera:
+                extra.append("per camera")
+            text = item.description + (" (" + "; ".join(extra) + ")" if extra else "")
             lines += [f"    # {line}" for line in textwrap.wrap(text, 110)]
-            value = spec.default
+            value = item.default
             if isinstance(value, bool):
                 rendered = "true" if value else "false"
             elif isinstance(value, (str, list)):
                 rendered = json.dumps(value)
             else:
                 rendered = repr(value)
-            lines.append(f"    {spec.name}: {rendered}")
+            lines.append(f"    {item.name}: {rendered}")
     return "\n".join(lines) + "\n"
 
 

@@ -17,17 +17,17 @@ import sys
 import time
 from pathlib import Path
 
-MATRIX = [  # (label, bench arguments)
-    ("eager fp32 480x640", ["--dtype", "fp32"]),
-    ("eager bf16 480x640", ["--dtype", "bf16"]),
-    ("eager fp16 480x640", ["--dtype", "fp16"]),
-    ("graphs bf16 480x640", ["--dtype", "bf16", "--cuda-graphs"]),
-    ("graphs bf16 480x640 batch 4", ["--dtype", "bf16", "--cuda-graphs", "--batch", "4"]),
-    ("graphs fp16 480x640", ["--dtype", "fp16", "--cuda-graphs"]),
-    ("compile bf16 480x640", ["--dtype", "bf16", "--compile"]),
-    ("graphs bf16 576x768", ["--dtype", "bf16", "--cuda-graphs", "--sizes", "576x768"]),
-    ("eager bf16 576x768", ["--dtype", "bf16", "--sizes", "576x768"]),
-    ("compile fp16 480x640", ["--dtype", "fp16", "--compile"]),
+MATRIX = [  # (label, bench arguments); sizes are WIDTHxHEIGHT
+    ("eager fp32 640x480", ["--dtype", "fp32"]),
+    ("eager bf16 640x480", ["--dtype", "bf16"]),
+    ("eager fp16 640x480", ["--dtype", "fp16"]),
+    ("graphs bf16 640x480", ["--dtype", "bf16", "--backend", "cuda_graphs"]),
+    ("graphs bf16 640x480 batch 4", ["--dtype", "bf16", "--backend", "cuda_graphs", "--batch", "4"]),
+    ("graphs fp16 640x480", ["--dtype", "fp16", "--backend", "cuda_graphs"]),
+    ("compile bf16 640x480", ["--dtype", "bf16", "--backend", "compile"]),
+    ("graphs bf16 768x576", ["--dtype", "bf16", "--backend", "cuda_graphs", "--sizes", "768x576"]),
+    ("eager bf16 768x576", ["--dtype", "bf16", "--sizes", "768x576"]),
+    ("compile fp16 640x480", ["--dtype", "fp16", "--backend", "compile"]),
 ]
 
 

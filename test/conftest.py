@@ -17,7 +17,7 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory):
     """A tiny random checkpoint in the official layout (.bin U-Net, transformers-4 text encoder keys)."""
-    from depthmaster_ros.model.tiny_checkpoint import write_tiny_checkpoint
+    from depthmaster_ros.samples.tiny_checkpoint import write_tiny_checkpoint
 
     return write_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from depthmaster_ros.sample_scene import PinholeCamera, render
+from depthmaster_ros.samples.sample_scene import PinholeCamera, render
 
 
 def _png(array: np.ndarray) -> bytes:

@@ -13,7 +13,7 @@ from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 
 from depthmaster_ros.geometry.intrinsics import CameraIntrinsics
-from depthmaster_ros.sample_scene import PinholeCamera, render
+from depthmaster_ros.samples.sample_scene import PinholeCamera, render
 
 BIN = Path(sys.executable).parent
 

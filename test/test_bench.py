@@ -53,4 +53,4 @@ def test_bench_node_mode_with_two_cameras(tmp_path):
 
 def test_bench_rejects_bad_sizes():
     result = run("--random-tiny", "--sizes", "4x", timeout=120)
-    assert result.returncode == 2 and "is not HEIGHTxWIDTH" in result.stderr
+    assert result.returncode == 2 and "is not WIDTHxHEIGHT" in result.stderr

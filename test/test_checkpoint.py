@@ -10,7 +10,7 @@ from safetensors.torch import load_file, save_file
 from depthmaster_ros.model import CheckpointError, DepthMasterPipeline
 from depthmaster_ros.model.checkpoint import read_state_dict, resolve_checkpoint
 from depthmaster_ros.model.empty_text import CACHE_FILE_NAME, user_cache_dir
-from depthmaster_ros.model.tiny_checkpoint import write_tiny_checkpoint
+from depthmaster_ros.samples.tiny_checkpoint import write_tiny_checkpoint
 
 UNET_BIN = "unet/diffusion_pytorch_model.bin"
 VAE_ST = "vae/diffusion_pytorch_model.safetensors"

@@ -7,8 +7,8 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
 from depthmaster_ros.geometry.intrinsics import CameraIntrinsics
-from depthmaster_ros.sample_scene import PinholeCamera, render
-from depthmaster_ros.ros.conversions import (
+from depthmaster_ros.samples.sample_scene import PinholeCamera, render
+from depthmaster_ros.messages.conversions import (
     InputError,
     array_to_image,
     camera_info_to_intrinsics,
@@ -113,7 +113,7 @@ def test_output_messages(rgb):
 
 
 def test_sparse_depth_images():
-    from depthmaster_ros.ros.conversions import depth_image_to_meters
+    from depthmaster_ros.messages.conversions import depth_image_to_meters
 
     meters = np.array([[1.5, 0.0, np.nan], [np.inf, 2.25, 10.0]], np.float32)
     out = depth_image_to_meters(image_msg(meters, "32FC1"))
@@ -129,7 +129,7 @@ def test_sparse_depth_images():
 def test_lidar_clouds_of_any_layout():
     from sensor_msgs.msg import PointCloud2, PointField
 
-    from depthmaster_ros.ros.conversions import cloud_to_xyz
+    from depthmaster_ros.messages.conversions import cloud_to_xyz
 
     # Velodyne-like: x, y, z float32, intensity, ring, 22-byte points; one NaN point.
     dtype = np.dtype({"names": ["x", "y", "z", "intensity", "ring"], "formats": ["<f4", "<f4", "<f4", "<f4", "<u2"],
@@ -146,8 +146,8 @@ def test_lidar_clouds_of_any_layout():
 
 
 def test_scale_message_layout():
-    from depthmaster_ros.geometry.scale_recovery import ScaleFit
-    from depthmaster_ros.ros.conversions import SCALE_LAYOUT, scale_to_msg
+    from depthmaster_ros.scale.robust_fit import ScaleFit
+    from depthmaster_ros.messages.conversions import SCALE_LAYOUT, scale_to_msg
 
     msg = scale_to_msg(ScaleFit(0.5, 0.1, "sparse_depth", 0.8, 0.01, 500, age=0.2), 1_500_000_000)
     assert msg.layout.dim[0].label == ",".join(SCALE_LAYOUT) == "stamp,scale,shift,inlier_ratio,residual_rms,pairs,age"

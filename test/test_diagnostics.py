@@ -5,7 +5,7 @@ from depthmaster_ros.ros.diagnostics import FrameStats, diagnostic_array, diagno
 
 def test_counts_percentiles_and_recent_problems():
     stats = FrameStats(window=5.0)
-    assert math.isnan(stats.snapshot()["latency_p50_ms"]) and not stats.snapshot()["recent_problem"]
+    assert math.isnan(stats.snapshot()["latency_p50_ms"]) and stats.snapshot()["recent_problems"] == []
     for latency in [0.010, 0.020, 0.030, 0.040, 0.100]:
         stats.received()
         stats.published(latency)
@@ -13,7 +13,24 @@ def test_counts_percentiles_and_recent_problems():
     snap = stats.snapshot()
     assert snap["received"] == 5 and snap["processed"] == 5 and snap["rejected"] == 1
     assert snap["latency_p50_ms"] == 30.0 and abs(snap["latency_p95_ms"] - 88.0) < 1e-9
-    assert snap["input_rate_hz"] == 1.0 and snap["last_rejection"] == "bad encoding" and snap["recent_problem"]
+    assert snap["input_rate_hz"] == 1.0 and snap["last_rejection"] == "bad encoding"
+    assert snap["recent_problems"] == ["bad encoding"]
+
+
+def test_old_reasons_are_history_not_the_present(monkeypatch):
+    """/diagnostics must not repeat minutes-old reasons as if they were current."""
+    import depthmaster_ros.ros.diagnostics as diagnostics
+
+    now = [1000.0]
+    monkeypatch.setattr(diagnostics.time, "monotonic", lambda: now[0])
+    stats = FrameStats(window=5.0)
+    stats.problem("image", "bad encoding")
+    now[0] += 3.0
+    stats.problem("camera_info", "K is all zeros")
+    assert stats.snapshot()["recent_problems"] == ["bad encoding", "K is all zeros"]
+    now[0] += 4.0  # the image rejection is 7 s old, the camera info one 4 s
+    snap = stats.snapshot()
+    assert snap["recent_problems"] == ["K is all zeros"] and snap["last_rejection"] == "bad encoding"
 
 
 def test_message():

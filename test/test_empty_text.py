@@ -9,7 +9,7 @@ from transformers import CLIPTextModel, CLIPTokenizer
 from depthmaster_ros.model import CheckpointError, DepthMasterPipeline
 from depthmaster_ros.model import empty_text
 from depthmaster_ros.model.empty_text import CACHE_FILE_NAME, user_cache_dir
-from depthmaster_ros.model.tiny_checkpoint import write_tiny_checkpoint
+from depthmaster_ros.samples.tiny_checkpoint import write_tiny_checkpoint
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from depthmaster_ros.eval.alignment import align
+from depthmaster_ros.model.backends import PipelineBackend
 from depthmaster_ros.eval.datasets import SPECS, DatasetError, EvalDataset, eval_crop_mask
 from depthmaster_ros.eval.evaluation import evaluate, prediction_path
 from depthmaster_ros.eval.metrics import depth_metrics, si_boundary_f1
@@ -172,7 +173,7 @@ def test_command_line_end_to_end_and_rescoring(data, tiny_checkpoint, tmp_path):
 def test_kitti_from_the_tar_with_the_model(data, pipeline, tmp_path):
     root, _ = data
     dataset = EvalDataset(SPECS["kitti"], root)
-    summary = evaluate(pipeline, dataset, tmp_path / "out", processing_res=128, limit=1)
+    summary = evaluate(PipelineBackend(pipeline), dataset, tmp_path / "out", processing_res=128, limit=1)
     dataset.close()
     assert summary["images"] == 1 and summary["predicted_now"] == 1
     assert 0 < summary["metrics"]["abs_rel"] < 10 and 0 <= summary["metrics"]["delta1"] <= 1

@@ -4,9 +4,12 @@ import numpy as np
 import pytest
 import torch
 
+from depthmaster_ros.engine.config import ProcessingConfig
+from depthmaster_ros.engine.engine import FrameEngine
+from depthmaster_ros.engine.job import FrameJob
 from depthmaster_ros.model.architectures import random_pipeline
-from depthmaster_ros.processing import DepthProcessor, ProcessingConfig
-from depthmaster_ros.sample_scene import PinholeCamera, render
+from depthmaster_ros.model.backends import PipelineBackend
+from depthmaster_ros.samples.sample_scene import PinholeCamera, render
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -43,15 +46,16 @@ def test_compiled_with_cuda_graphs_matches_eager(image):
 
 
 def test_postprocessing_stays_on_the_gpu(image):
-    pipe = random_pipeline("tiny", device="cuda", dtype="bf16", seed=7)
-    processor = DepthProcessor(pipe, ProcessingConfig(processing_res=0, scale_mode="fixed", scale=0.5, shift=0.1))
-    relative = processor.infer([image])[0]
-    assert relative.is_cuda
+    engine = FrameEngine(PipelineBackend(random_pipeline("tiny", device="cuda", dtype="bf16", seed=7)))
     from depthmaster_ros.geometry.intrinsics import CameraIntrinsics
 
     camera = CameraIntrinsics.from_K(128, 96, PinholeCamera.with_size(128, 96).K)
-    products = processor.postprocess(image, relative, camera)
-    cpu = processor.postprocess(image, relative.cpu(), camera)
+    job = FrameJob("", 0, image, ProcessingConfig(processing_res=0, scale_mode="fixed", scale=0.5, shift=0.1),
+                   camera=camera)
+    relative = engine.infer([job])[0]
+    assert relative.is_cuda
+    products = engine.finish(job, relative)
+    cpu = engine.finish(job, relative.cpu())
     assert np.array_equal(np.isfinite(products.depth), np.isfinite(cpu.depth))
     finite = np.isfinite(cpu.depth)
     assert np.allclose(products.depth[finite], cpu.depth[finite], rtol=1e-5)

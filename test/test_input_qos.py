@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from depthmaster_ros.ros.conversions import stamp_to_ns
+from depthmaster_ros.messages.conversions import stamp_to_ns
 
 from node_process import sample_frame
 from test_node import diagnostics_when, make_client, request, start_node
@@ -29,8 +29,8 @@ CAMERA = textwrap.dedent("""
     import rclpy
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import Image
-    from depthmaster_ros.ros.client import make_header
-    from depthmaster_ros.ros.conversions import array_to_image
+    from depthmaster_ros.messages.conversions import make_header
+    from depthmaster_ros.messages.conversions import array_to_image
     from node_process import sample_frame
     rclpy.init()
     node = rclpy.create_node("best_effort_camera")

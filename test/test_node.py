@@ -10,8 +10,9 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from depthmaster_ros.colormap import colorize
 from depthmaster_ros.geometry.pointcloud import unpack_rgb
-from depthmaster_ros.ros.client import DepthMasterClient, make_header
-from depthmaster_ros.ros.conversions import cloud_to_points, intrinsics_to_camera_info, stamp_to_ns
+from depthmaster_ros.messages.conversions import make_header
+from depthmaster_ros.ros.client import DepthMasterClient
+from depthmaster_ros.messages.conversions import cloud_to_points, intrinsics_to_camera_info, stamp_to_ns
 
 from node_process import NodeProcess, image_array, lifecycle, now_ns, sample_frame
 
@@ -21,7 +22,7 @@ CONFIG = Path(__file__).resolve().parents[1] / "config" / "depthmaster.yaml"
 
 def start_node(tmp_path_factory, namespace, **params):
     log = tmp_path_factory.mktemp("node") / f"{namespace.strip('/')}.log"
-    return NodeProcess(namespace, log, processing_res=64, **params)
+    return NodeProcess(namespace, log, **{"processing_res": 64, **params})
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,13 @@ import pytest
 from rclpy.parameter import Parameter
 
 from depthmaster_ros.geometry.intrinsics import CameraIntrinsics
-from depthmaster_ros.ros.client import DepthMasterClient, make_header
-from depthmaster_ros.ros.conversions import stamp_to_ns
+from depthmaster_ros.messages.conversions import make_header
+from depthmaster_ros.ros.client import DepthMasterClient
+from depthmaster_ros.messages.conversions import stamp_to_ns
 from depthmaster_ros.ros.node import DepthMasterNode
-from depthmaster_ros.sample_scene import FLOOR_Y, PinholeCamera
+from depthmaster_ros.samples.sample_scene import FLOOR_Y, PinholeCamera
 
-from fake_pipeline import node_with_fake_model
+from fake_backend import node_with_fake_model
 from node_process import image_array
 
 SECOND = 1_000_000_000
@@ -117,7 +118,7 @@ def test_a_compiled_model_always_runs_at_the_camera_count(node, clients):
     published."""
     rgb, truth, _ = node.fake.frame(PINHOLE, 1.5)
     node.fake.batch_sizes.clear()
-    node.fake.compiled = True
+    node.fake.static_shapes = True
     try:
         stamp = 30 * SECOND
         clients["front"].publish_frame(rgb, CAMERA, stamp)
@@ -125,4 +126,4 @@ def test_a_compiled_model_always_runs_at_the_camera_count(node, clients):
         assert node.fake.batch_sizes == [2]
         assert not any(stamp_to_ns(m.header.stamp) == stamp for m in clients["rear"].received["depth"])
     finally:
-        node.fake.compiled = False
+        node.fake.static_shapes = False

@@ -8,10 +8,10 @@ from rclpy.parameter import Parameter
 
 from depthmaster_ros.geometry.intrinsics import CameraIntrinsics
 from depthmaster_ros.ros.client import DepthMasterClient
-from depthmaster_ros.ros.conversions import SCALE_LAYOUT, stamp_to_ns
-from depthmaster_ros.sample_scene import FLOOR_Y, PinholeCamera
+from depthmaster_ros.messages.conversions import SCALE_LAYOUT, stamp_to_ns
+from depthmaster_ros.samples.sample_scene import FLOOR_Y, PinholeCamera
 
-from fake_pipeline import A, B, node_with_fake_model
+from fake_backend import A, B, node_with_fake_model
 from node_process import image_array
 
 PINHOLE = PinholeCamera.with_size(96, 72)

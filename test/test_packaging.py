@@ -12,6 +12,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
+# The upstream `ros2 launch` / `ros2 lifecycle` tools as wheels, beside this checkout in the project's workplace;
+# on a robot they come with ROS. Tests that need them skip without them.
+ROS2_TOOLS = REPO.parent / "shared" / "wheels" / "ros2-tools"
 
 
 def console_scripts():
@@ -86,7 +89,7 @@ def test_launch_file_matches_the_node():
     import yaml
 
     from depthmaster_ros.ros.node import NODE_NAME
-    from depthmaster_ros.ros.outputs import OUTPUT_TOPICS
+    from depthmaster_ros.messages.topics import OUTPUT_TOPICS
 
     source = (REPO / "launch" / "depthmaster.launch.py").read_text()
     tree = ast.parse(source)
@@ -100,3 +103,54 @@ def test_launch_file_matches_the_node():
     rviz = yaml.safe_load((REPO / "config" / "depthmaster.rviz").read_text())
     topics = [d["Topic"]["Value"] for d in rviz["Visualization Manager"]["Displays"] if "Topic" in d]
     assert topics and set(topics) <= set(OUTPUT_TOPICS)
+
+
+@pytest.fixture(scope="module")
+def ros2_tools(tmp_path_factory):
+    wheels = sorted(ROS2_TOOLS.glob("*.whl"))
+    if not wheels:
+        pytest.skip(f"the ROS 2 launch tools are not installed here (no wheels in {ROS2_TOOLS})")
+    site = tmp_path_factory.mktemp("ros2_tools")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target", str(site),
+                    *map(str, wheels)], check=True, capture_output=True, timeout=300)
+    return site
+
+
+def ros2(site, install_tree, *args, **kwargs):
+    env = {**os.environ, "PYTHONPATH": str(site), "AMENT_PREFIX_PATH": f"{install_tree}:{sys.prefix}"}
+    command = [sys.executable, "-c", "import sys; from ros2cli.cli import main; sys.argv[0] = 'ros2'; "
+               "sys.exit(main())", *args]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def test_ros2_launch_ends_with_exit_code_0_on_ctrl_c(install_tree, ros2_tools, tiny_checkpoint, tmp_path, ros):
+    """As a robot engineer runs it: ros2 launch, wait for the node to be active, Ctrl-C in the terminal (SIGINT
+    to the whole process group, so the node gets it from the terminal and again from launch)."""
+    import signal
+    import time
+
+    from node_process import lifecycle
+    from depthmaster_ros.ros.client import DepthMasterClient
+
+    params = tmp_path / "params.yaml"
+    params.write_text(f'/**:\n  ros__parameters:\n    checkpoint: "{tiny_checkpoint}"\n    processing_res: 64\n')
+    launch = ros2(ros2_tools, install_tree, "launch", "depthmaster_ros", "depthmaster.launch.py",
+                  f"params_file:={params}", "namespace:=launched", start_new_session=True)
+    client = DepthMasterClient(namespace="/launched", outputs=("depth/relative",), name="launch_probe")
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and launch.poll() is None:
+            if client.count_publishers("/launched/depth/relative") and lifecycle(client, "/launched/depthmaster") \
+                    == "active":
+                break
+            time.sleep(0.5)
+        assert launch.poll() is None, launch.communicate()[0]
+        os.killpg(launch.pid, signal.SIGINT)
+        output, _ = launch.communicate(timeout=60)
+    finally:
+        client.destroy_node()
+        if launch.poll() is None:
+            os.killpg(launch.pid, signal.SIGKILL)
+    assert launch.returncode == 0, output
+    assert "process has finished cleanly" in output and "process has died" not in output, output
+    assert "Traceback" not in output, output

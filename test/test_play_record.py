@@ -4,8 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from depthmaster_ros.rosbag.sample_bag import TOPICS, write_sample_bag
-from depthmaster_ros.ros.conversions import stamp_to_ns
+from depthmaster_ros.samples.sample_bag import TOPICS, write_sample_bag
+from depthmaster_ros.messages.conversions import stamp_to_ns
 
 from node_process import NodeProcess
 from test_bag import read_all

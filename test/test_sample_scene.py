@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from depthmaster_ros.sample_scene import FLOOR_Y, SPHERES, PinholeCamera, render
+from depthmaster_ros.samples.sample_scene import FLOOR_Y, SPHERES, PinholeCamera, render
 
 
 def test_floor_sky_and_sphere_depths():

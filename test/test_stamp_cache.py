@@ -1,4 +1,4 @@
-from depthmaster_ros.ros.stamp_cache import StampCache
+from depthmaster_ros.messages.stamp_cache import StampCache
 
 
 def test_exact_nearest_and_reasons():

@@ -15,8 +15,8 @@ import yaml
 from PIL import Image
 
 from depthmaster_ros.model import DepthMasterPipeline
-from depthmaster_ros.model.tiny_checkpoint import write_tiny_checkpoint
-from depthmaster_ros.sample_scene import PinholeCamera, render
+from depthmaster_ros.samples.tiny_checkpoint import write_tiny_checkpoint
+from depthmaster_ros.samples.sample_scene import PinholeCamera, render
 from depthmaster_ros.train.config import load_config
 from depthmaster_ros.train.data import MixedBatchSampler, SourceConfig, TrainingSource
 from depthmaster_ros.train.losses import (
@@ -143,7 +143,7 @@ def test_training_source_reads_hypersim_and_vkitti_layouts(tmp_path):
 
 
 def test_rgbd_bag_pairs_and_masks(tmp_path):
-    from depthmaster_ros.rosbag.sample_bag import TOPICS, write_sample_bag
+    from depthmaster_ros.samples.sample_bag import TOPICS, write_sample_bag
     from depthmaster_ros.train.rgbd_bag import extract_rgbd_bag
 
     bag = write_sample_bag(tmp_path / "bag", frames=5, width=64, height=48)

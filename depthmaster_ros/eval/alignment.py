@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..scale.line_fit import fit_line, sqrt_disparity_line
+
 ALIGNMENTS = ("least_square_sqrt_disp", "least_square", "least_square_disparity")
 
 
 def _line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    if x.size < 2:
-        raise ValueError(f"alignment needs at least 2 valid pixels, got {x.size}")
-    design = np.stack([x, np.ones_like(x)], axis=1)
-    (scale, shift), *_ = np.linalg.lstsq(design, y, rcond=None)
-    return float(scale), float(shift)
+    line = fit_line(x, y) if x.size >= 2 else None
+    if line is None:
+        raise ValueError(f"alignment needs at least 2 valid pixels with distinct predictions, got {x.size} pixels")
+    return line
 
 
 def _disparity(gt: np.ndarray) -> np.ndarray:
@@ -34,9 +35,7 @@ def align(prediction: np.ndarray, gt: np.ndarray, valid: np.ndarray, method: str
     if p.shape != gt.shape or valid.shape != gt.shape:
         raise ValueError(f"prediction {p.shape}, ground truth {gt.shape} and mask {valid.shape} must match")
     if method == "least_square_sqrt_disp":
-        gt_sqrt = np.sqrt(_disparity(gt))
-        fit = valid & (gt > 0) & (gt_sqrt > 0) & (p > 0)
-        scale, shift = _line(p[fit], gt_sqrt[fit])
+        scale, shift = sqrt_disparity_line(p, np.where(valid, gt, np.nan))
         disparity = np.maximum((scale * p + shift) ** 2, 1e-3)
         return 1.0 / disparity, scale, shift
     if method == "least_square":

@@ -1,6 +1,6 @@
 """One evaluation run: predict, align, clip, score every image of a dataset, and write the reports.
 
-Per image: the pipeline predicts at the dataset's processing resolution and returns the map at the image size
+Per image: the model backend predicts at the dataset's processing resolution and returns the map at the image size
 (which is the ground truth's); it is aligned (least squares, section 5.2), clipped to the dataset's depth range and
 floored at 1e-6, and scored on the dataset's valid mask. Outputs in ``output``:
 
@@ -31,7 +31,7 @@ def prediction_path(folder: Path, sample_name: str) -> Path:
     return folder / (sample_name.replace("/", "__").rsplit(".", 1)[0] + ".npy")
 
 
-def evaluate(pipeline, dataset: EvalDataset, output: Path, alignment: str = "least_square_sqrt_disp",
+def evaluate(backend, dataset: EvalDataset, output: Path, alignment: str = "least_square_sqrt_disp",
              processing_res: int | None = None, predictions: Path | None = None, limit: int | None = None,
              progress=None, checkpoint: str = "") -> dict:
     spec = dataset.spec
@@ -51,9 +51,9 @@ def evaluate(pipeline, dataset: EvalDataset, output: Path, alignment: str = "lea
             if relative.shape != sample.depth.shape:
                 raise ValueError(f"saved prediction {saved} has shape {relative.shape}, the image {sample.depth.shape}")
         else:
-            if pipeline is None:
+            if backend is None:
                 raise ValueError(f"no saved prediction for {sample.name} and no model to predict it")
-            relative = pipeline(sample.rgb, processing_res=res)
+            relative = backend.infer([sample.rgb], res)[0].cpu().numpy()
             predicted += 1
             if saved is not None:
                 np.save(saved, relative.astype(np.float32))

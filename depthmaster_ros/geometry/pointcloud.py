@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from .arrays import as_tensor
+from .projection import backproject
 from .intrinsics import CameraIntrinsics
 
 XYZ_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4")])
@@ -37,13 +38,9 @@ def unpack_rgb(packed: np.ndarray) -> np.ndarray:
 
 def project_depth(depth: torch.Tensor, camera: CameraIntrinsics, stride: int = 1) -> torch.Tensor:
     """``ceil(H/stride) x ceil(W/stride) x 3`` float32 x, y, z on the depth's device (NaN for no point)."""
-    z = depth[::stride, ::stride].float()
+    z = depth.float()
     z = torch.where(torch.isfinite(z), z, torch.full_like(z, math.nan))
-    u = torch.arange(0, camera.width, stride, device=z.device, dtype=torch.float32)
-    v = torch.arange(0, camera.height, stride, device=z.device, dtype=torch.float32)
-    x = (u - camera.cx)[None, :] * (z * (1.0 / camera.fx))
-    y = (v - camera.cy)[:, None] * (z * (1.0 / camera.fy))
-    return torch.stack([x, y, z], dim=-1)
+    return backproject(z, camera.P[:, :3], stride)
 
 
 def depth_to_points(depth, camera: CameraIntrinsics, stride: int = 1, rgb: np.ndarray | None = None) -> np.ndarray:

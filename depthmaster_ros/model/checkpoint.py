@@ -1,12 +1,7 @@
 """Finding a DepthMaster checkpoint and loading its weights strictly.
 
-A checkpoint is a folder in the official layout of the Hugging Face repo ``zysong212/DepthMaster``::
-
-    model_index.json
-    unet/config.json           unet/diffusion_pytorch_model.{bin,safetensors}   (SD2 U-Net + fftblock.*)
-    vae/config.json            vae/diffusion_pytorch_model.{safetensors,bin}
-    text_encoder/config.json   text_encoder/model.safetensors                    (only for the empty prompt)
-    tokenizer/vocab.json merges.txt special_tokens_map.json tokenizer_config.json
+A checkpoint is a folder in the official layout of the Hugging Face repo ``zysong212/DepthMaster``
+(``checkpoint_layout.py`` names its files).
 
 Every weight is accounted for: a missing, unexpected or mis-shaped tensor is an error that lists them.
 ``.bin`` files are read with ``torch.load(weights_only=True)``, which never runs pickled code.
@@ -23,13 +18,8 @@ from typing import Callable
 import torch
 from safetensors.torch import load_file as load_safetensors
 
-DEFAULT_REPO_ID = "zysong212/DepthMaster"
-
-_WEIGHT_NAMES = {
-    "diffusers": ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin"),
-    "transformers": ("model.safetensors", "pytorch_model.bin"),
-}
-TOKENIZER_FILES = ("vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json")
+from .backends import DEFAULT_CHECKPOINT as DEFAULT_REPO_ID
+from .checkpoint_layout import TOKENIZER_FILES, WEIGHT_NAMES as _WEIGHT_NAMES
 _REPO_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 HOW_TO_GET_WEIGHTS = (

@@ -49,3 +49,17 @@ def resolve_dtype(dtype: str | torch.dtype | None = None, device: torch.device |
 
 def dtype_name(dtype: torch.dtype) -> str:
     return {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[dtype]
+
+
+def memory_report(device) -> dict[str, float]:
+    """GPU memory in use on a CUDA device, in MiB (empty elsewhere), for diagnostics."""
+    if getattr(device, "type", None) != "cuda":
+        return {}
+    return {"gpu_memory_allocated_mb": torch.cuda.memory_allocated(device) / 2**20,
+            "gpu_memory_reserved_mb": torch.cuda.memory_reserved(device) / 2**20}
+
+
+def apply_cpu_threads(threads: int) -> None:
+    """Torch's intra-op CPU threads: ``threads`` > 0 sets them, 0 keeps torch's default."""
+    if threads > 0:
+        torch.set_num_threads(int(threads))

@@ -31,6 +31,7 @@ from .checkpoint import (
     resolve_checkpoint,
     HOW_TO_GET_WEIGHTS,
 )
+from .checkpoint_layout import RANDOM_WEIGHTS_MARKER
 from .device import dtype_name, resolve_device, resolve_dtype
 from .empty_text import cache_locations, load_empty_text_embedding, read_cached
 from .acceleration import compile_stages, fold_channel_mean, to_channels_last
@@ -39,7 +40,6 @@ from .unet import attach_fourier_enhancement
 
 LATENT_SCALE = 0.18215
 DEFAULT_PROCESSING_RESOLUTION = 768
-RANDOM_WEIGHTS_MARKER = "random_weights.json"
 
 
 class DepthMasterPipeline:
@@ -87,6 +87,10 @@ class DepthMasterPipeline:
         self.random_weights = random_weights
         self.text_encoder_loaded = False
         self.compiled = self.cuda_graphs = False
+        # The layout input batches get before the first convolution: contiguous, as the official pipeline's
+        # tensors (the CPU's convolutions take another float path on a channels-last view, which the Fourier
+        # Enhancement's phase amplifies on random weights); accelerate() switches to channels-last on CUDA.
+        self.memory_format = torch.contiguous_format
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -145,6 +149,7 @@ class DepthMasterPipeline:
             channels_last = self.device.type == "cuda"
         if channels_last:
             to_channels_last(self.unet, self.vae)
+            self.memory_format = torch.channels_last
         if cuda_graphs and self.device.type != "cuda":
             raise ValueError("cuda_graphs needs a CUDA device; this pipeline runs on " + str(self.device))
         if compile or cuda_graphs:
@@ -206,9 +211,11 @@ class DepthMasterPipeline:
 
     @torch.inference_mode()
     def predict(self, rgb: torch.Tensor, processing_res: int | None = None) -> torch.Tensor:
-        """Batch inference on uint8-valued ``[B, 3, H, W]`` tensors: float32 ``[B, H, W]`` in [0, 1]."""
+        """Batch inference on uint8-valued ``[B, 3, H, W]`` tensors (any memory layout: the pipeline sets its own,
+        so every caller gets the same result for the same image): float32 ``[B, H, W]`` in [0, 1]."""
         if rgb.ndim != 4 or rgb.shape[1] != 3:
             raise ValueError(f"expected an RGB batch of shape [B, 3, H, W], got {tuple(rgb.shape)}")
+        rgb = rgb.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
         prediction = self.decode(self.predict_latent(self.encode(self.preprocess(rgb, processing_res))))
         return self.to_input_size(prediction, rgb.shape[-2:])
 
@@ -237,7 +244,7 @@ class DepthMasterPipeline:
             for start in range(0, len(indices), batch_size):
                 chunk = indices[start : start + batch_size]
                 batch = torch.from_numpy(np.stack([arrays[i] for i in chunk])).permute(0, 3, 1, 2)
-                prediction = self.predict(batch, processing_res).cpu().numpy()
+                prediction = self.predict(batch, processing_res).cpu().numpy()  # predict() sets the layout
                 for i, result in zip(chunk, prediction):
                     results[i] = result
         return results[0] if single else results

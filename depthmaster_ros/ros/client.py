@@ -10,24 +10,18 @@ from typing import Callable
 
 import cv2
 import numpy as np
-from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
-from std_msgs.msg import Float64MultiArray, Header
 
 from ..geometry.intrinsics import CameraIntrinsics
 from ..geometry.pointcloud import XYZ_DTYPE
-from .conversions import array_to_image, intrinsics_to_camera_info, points_to_cloud
+from ..messages.conversions import array_to_image, intrinsics_to_camera_info, make_header, points_to_cloud
+from ..messages.topics import OUTPUT_TOPICS, message_class
 
-OUTPUTS = {"depth": Image, "depth/camera_info": CameraInfo, "depth/relative": Image, "depth/colored": Image,
-           "points": PointCloud2, "depth/scale": Float64MultiArray}
-
-
-def make_header(stamp_ns: int, frame_id: str) -> Header:
-    return Header(stamp=Time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000), frame_id=frame_id)
+OUTPUTS = {topic: message_class(msgtype) for topic, (msgtype, _) in OUTPUT_TOPICS.items()}
 
 
 class DepthMasterClient(Node):

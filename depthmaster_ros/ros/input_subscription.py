@@ -69,3 +69,12 @@ class InputSubscription:
         if self._subscription is not None:
             self._node.destroy_subscription(self._subscription)
             self._subscription = None
+
+
+def starvation_hint(subscription: InputSubscription) -> str:
+    """Why a topic with publishers may deliver nothing, as advice (or '')."""
+    if subscription.current != "best_effort":
+        return ""
+    return ("subscribed best-effort: Fast DDS drops best-effort messages over 0.5 MB between processes "
+            "(ros2/rmw_fastrtps#739): make the camera publish reliable, or start it with "
+            "FASTDDS_DEFAULT_PROFILES_FILE=<share>/depthmaster_ros/config/fastdds_large_data.xml")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
 from functools import lru_cache
 from pathlib import Path
 
 from rosbags.rosbag2 import Reader, Writer
 from rosbags.rosbag2.writer import CompressionFormat, CompressionMode, StoragePlugin
 from rosbags.typesys import Stores, get_typestore
+
+from ..messages.topics import message_class, msgtype_of  # noqa: F401  (re-exported for the bag tools)
 
 STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
 
@@ -20,21 +21,6 @@ class BagError(RuntimeError):
 @lru_cache(maxsize=1)
 def typestore():
     return get_typestore(Stores.ROS2_KILTED)
-
-
-@lru_cache(maxsize=None)
-def message_class(msgtype: str):
-    """``sensor_msgs/msg/Image`` -> the rclpy class, or None when it is not installed."""
-    try:
-        package, kind, name = msgtype.split("/")
-        return getattr(importlib.import_module(f"{package}.{kind}"), name)
-    except (ValueError, ImportError, AttributeError):
-        return None
-
-
-def msgtype_of(message) -> str:
-    """The ROS type name of an rclpy message: ``sensor_msgs/msg/Image``."""
-    return f"{type(message).__module__.split('.')[0]}/msg/{type(message).__name__}"
 
 
 def open_reader(path: str | Path) -> Reader:

@@ -1,16 +1,16 @@
-"""Choosing the topics of a bag to process: the colour image, its camera info, and the metric sources."""
+"""Choosing the topics of a bag to process: the colour image, its camera info, and the measurements the scale
+source needs (whatever the registered sources declare: depth images, LiDAR clouds, their camera infos)."""
 
 from __future__ import annotations
 
 import posixpath
 
-from .io import BagError, message_class
+from ..messages.topics import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, MEASUREMENT_TYPES, message_class
+from ..scale.source import get_source, measurement_inputs
+from .io import BagError
 
-IMAGE = "sensor_msgs/msg/Image"
-COMPRESSED = "sensor_msgs/msg/CompressedImage"
-CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
-POINTCLOUD = "sensor_msgs/msg/PointCloud2"
 DEPTH_ENCODINGS = {"16UC1", "32FC1"}
+COMPRESSED = COMPRESSED_IMAGE
 
 
 def first_encoding(reader, connection) -> str | None:
@@ -34,19 +34,22 @@ def pick(candidates: list[str], what: str, option: str, prefer_near: str | None 
         if len(near) == 1:
             return near[0]
     if not candidates:
-        raise BagError(f"the bag has no {what} topic")
+        raise BagError(f"the bag has no {what} topic (name one with {option})")
     raise BagError(f"the bag has several {what} topics: {', '.join(sorted(candidates))}; choose one with {option}")
 
 
-def choose_topics(reader, image_topic=None, camera_info_topic=None, scale_mode="none", sparse_depth_topic=None,
-                  sparse_info_topic=None, lidar_topic=None) -> dict[str, str | None]:
-    """Topic names for 'image' (Image or CompressedImage), 'camera_info', and the metric source the scale mode
-    needs ('sparse_depth' and optional 'sparse_info', or 'lidar'). Unique candidates are found automatically;
-    Image topics are told apart by encoding (colour vs 16UC1/32FC1 depth)."""
+def choose_topics(reader, image_topic=None, camera_info_topic=None, scale_mode="none",
+                  inputs: dict[str, str | None] | None = None) -> dict[str, str | None]:
+    """Topic names for ``image`` (Image or CompressedImage), ``camera_info``, and each input of the scale mode's
+    source, by input name (``inputs`` names some explicitly). Unique candidates are found automatically; Image
+    topics are told apart by encoding (colour vs 16UC1/32FC1 depth); a measurement's camera info is the one in
+    its namespace."""
+    inputs = {name: topic for name, topic in (inputs or {}).items() if topic}
+    options = {name: item.bag_option for name, item in measurement_inputs().items()}
     types = {c.topic: c.msgtype for c in reader.connections}
-    for topic, option in ((image_topic, "--image-topic"), (camera_info_topic, "--camera-info-topic"),
-                          (sparse_depth_topic, "--sparse-depth-topic"), (sparse_info_topic, "--sparse-info-topic"),
-                          (lidar_topic, "--lidar-topic")):
+    named = [(image_topic, "--image-topic"), (camera_info_topic, "--camera-info-topic")]
+    named += [(topic, options.get(name, name)) for name, topic in inputs.items()]
+    for topic, option in named:
         if topic is not None and topic not in types:
             raise BagError(f"{option} {topic} is not in the bag; its topics: {', '.join(sorted(types))}")
     image_connections = [c for c in reader.connections if c.msgtype == IMAGE]
@@ -62,13 +65,23 @@ def choose_topics(reader, image_topic=None, camera_info_topic=None, scale_mode="
     colour_infos = [t for t in infos if parent(t) == parent(chosen["image"])] or infos
     chosen["camera_info"] = camera_info_topic or (pick(colour_infos, "camera info", "--camera-info-topic",
                                                        chosen["image"]) if colour_infos else None)
-    chosen["sparse_depth"] = chosen["sparse_info"] = chosen["lidar"] = None
-    if scale_mode == "sparse_depth":
-        chosen["sparse_depth"] = sparse_depth_topic or pick(depth, "depth image (16UC1/32FC1)",
-                                                            "--sparse-depth-topic")
-        near = [t for t in infos if parent(t) == parent(chosen["sparse_depth"]) and t != chosen["camera_info"]]
-        chosen["sparse_info"] = sparse_info_topic or (near[0] if len(near) == 1 else None)
-    elif scale_mode == "pointcloud":
-        chosen["lidar"] = lidar_topic or pick([t for t, m in types.items() if m == POINTCLOUD], "point cloud",
-                                              "--lidar-topic")
+    source = get_source(scale_mode)
+    for item in sorted(source.inputs if source else (), key=lambda i: i.at_stamp_of is not None):
+        topic = inputs.get(item.name)
+        if topic is None and item.kind == "camera_info":
+            anchor = chosen.get(item.at_stamp_of) if item.at_stamp_of else chosen["image"]
+            near = [t for t in infos if anchor and parent(t) == parent(anchor) and t != chosen["camera_info"]]
+            topic = near[0] if len(near) == 1 else None
+            if topic is None and not item.optional:
+                raise BagError(f"no camera info topic for {item.description}; name it with {item.bag_option}")
+        elif topic is None:
+            candidates = depth if item.kind == "depth_image" else [t for t, m in types.items()
+                                                                    if m == MEASUREMENT_TYPES[item.kind]]
+            kind = " (16UC1/32FC1)" if item.kind == "depth_image" else f" ({MEASUREMENT_TYPES[item.kind]})"
+            try:
+                topic = pick(candidates, item.description + kind, item.bag_option)
+            except BagError:
+                if not item.optional:
+                    raise
+        chosen[item.name] = topic
     return chosen

@@ -1,11 +1,11 @@
 """depthmaster-bag: a recorded rosbag2 in, a rosbag2 with the node's outputs out (no ROS CLI needed).
 
 Finds the colour image topic (Image or CompressedImage) and its camera info when they are unique (else names
-the candidates), pairs messages by stamp exactly as the node does, runs the node's processing path with the
-node's parameters file, and writes depth, depth/camera_info, depth/relative, depth/colored, points and
-depth/scale under the image topic's namespace (or --output-namespace), with the input header stamps, plus a copy
-of the input topics unless --no-copy-input. Unusable messages are counted and skipped. The output appears only
-when complete; Ctrl-C saves progress, and --resume continues from the last complete frame.
+the candidates), pairs messages by stamp exactly as the node does, runs the node's frame engine with the node's
+parameters file, and writes depth, depth/camera_info, depth/relative, depth/colored, points and depth/scale under
+the image topic's namespace (or --output-namespace), with the input header stamps, plus a copy of the input
+topics unless --no-copy-input. Unusable messages are counted and skipped. The output appears only when complete;
+Ctrl-C saves progress, and --resume continues from the last complete frame.
 """
 
 from __future__ import annotations
@@ -15,33 +15,35 @@ import signal
 import sys
 from pathlib import Path
 
-from ..parameters import DTYPE_CHOICES
+from .cli_options import add_model_options, create_backend, model_values
 
 
 def parse_args(argv):
+    from ..scale.source import measurement_inputs
+
     parser = argparse.ArgumentParser(prog="depthmaster-bag", description=__doc__.split("\n\n")[0])
     parser.add_argument("input_bag", type=Path, help="rosbag2 folder (mcap or sqlite3)")
     parser.add_argument("output_bag", type=Path, help="rosbag2 folder to create")
-    parser.add_argument("--checkpoint", help="checkpoint folder or repo id (default: the params file's)")
-    parser.add_argument("--allow-download", action="store_true")
-    parser.add_argument("--params", type=Path, help="the node's parameters YAML (config/depthmaster.yaml format)")
-    parser.add_argument("--image-topic")
-    parser.add_argument("--camera-info-topic")
-    parser.add_argument("--sparse-depth-topic", help="scale_mode sparse_depth: the metric depth image topic")
-    parser.add_argument("--sparse-info-topic", help="its CameraInfo topic, if it is not registered to the image")
-    parser.add_argument("--lidar-topic", help="scale_mode pointcloud: the PointCloud2 topic")
+    add_model_options(parser, params_file=True)
+    topics = parser.add_argument_group("topics (found automatically when unique)")
+    topics.add_argument("--image-topic")
+    topics.add_argument("--camera-info-topic")
+    for name, item in measurement_inputs().items():  # the scale sources' inputs (sparse depth, LiDAR, ...)
+        topics.add_argument(item.bag_option, dest=f"input_{name}", metavar="TOPIC",
+                            help=f"the {item.description} topic ({name}), for the scale modes that use it")
     parser.add_argument("--camera", help="a params file of a node serving several cameras: use this camera's "
                         "per-camera values (its image topic still comes from --image-topic or detection)")
     parser.add_argument("--output-namespace", help="namespace of the output topics (default: the image topic's)")
     parser.add_argument("--storage", choices=["mcap", "sqlite3"], default="mcap")
-    parser.add_argument("--batch", type=int, default=1, help="frames of the same size per model pass (default 1)")
-    parser.add_argument("--device", help="override the params file's device")
-    parser.add_argument("--dtype", choices=DTYPE_CHOICES, help="override the params file's dtype")
+    parser.add_argument("--batch", type=int, default=1, help="frames per model pass (default 1)")
     parser.add_argument("--no-copy-input", action="store_true", help="write only the outputs")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run of this output")
     args = parser.parse_args(argv)
     if args.batch < 1:
         parser.error(f"--batch must be >= 1, got {args.batch}")
+    if args.output_bag.exists():
+        parser.error(f"output {args.output_bag} already exists; remove it or choose another name")
+    args.inputs = {name: getattr(args, f"input_{name}") for name in measurement_inputs()}
     return args
 
 
@@ -49,46 +51,46 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from tqdm import tqdm
 
-    from ..model import CheckpointError, DepthMasterPipeline
+    from ..model.checkpoint import CheckpointError
     from ..parameters import camera_values, defaults, load_params_file
+    from ..rosbag.bag_run import BagRun, Interrupted
     from ..rosbag.io import BagError, open_reader
-    from ..rosbag.processing_run import BagRun, Interrupted
-    from ..rosbag.topics import IMAGE, COMPRESSED, choose_topics
+    from ..rosbag.topics import COMPRESSED, IMAGE, choose_topics
+
+    def warn(message):
+        print(f"depthmaster-bag: {message}", file=sys.stderr)
 
     try:
-        params = load_params_file(args.params) if args.params else defaults()
+        params = load_params_file(args.params, warn=warn) if args.params else defaults()
         if args.camera:
             params = camera_values(params, args.camera)
         elif params["cameras"]:
-            print(f"depthmaster-bag: the params file serves cameras {params['cameras']}; without --camera their "
-                  "per-camera values are not used", file=sys.stderr)
-        for name in ("checkpoint", "device", "dtype"):
-            if getattr(args, name):
-                params[name] = getattr(args, name)
+            warn(f"the params file serves cameras {params['cameras']}; without --camera their per-camera values "
+                 "are not used")
+        params = model_values(args, params)
         reader = open_reader(args.input_bag)
-        topics = choose_topics(reader, args.image_topic, args.camera_info_topic, params["scale_mode"],
-                               args.sparse_depth_topic, args.sparse_info_topic, args.lidar_topic)
+        topics = choose_topics(reader, args.image_topic, args.camera_info_topic, params["scale_mode"], args.inputs)
         frames = sum(c.msgcount for c in reader.connections if c.topic == topics["image"]
                      and c.msgtype in (IMAGE, COMPRESSED))
         reader.close()
-        pipeline = DepthMasterPipeline.from_pretrained(params["checkpoint"], device=params["device"],
-                                                       dtype=params["dtype"],
-                                                       allow_download=args.allow_download or params["allow_download"])
-        run = BagRun(pipeline, params, args.input_bag, args.output_bag, topics, args.output_namespace, args.storage,
+        backend = create_backend(params)
+        run = BagRun(backend, params, args.input_bag, args.output_bag, topics, args.output_namespace, args.storage,
                      args.batch, not args.no_copy_input)
     except (BagError, CheckpointError, ValueError, OSError) as exc:
         print(f"depthmaster-bag: {exc}", file=sys.stderr)
         return 2
 
-    print(f"depthmaster-bag: {pipeline.describe()}", file=sys.stderr)
-    if pipeline.random_weights:
-        print("depthmaster-bag: WARNING: RANDOM weights: the outputs are meaningless (a smoke test)", file=sys.stderr)
-    print("depthmaster-bag: " + ", ".join(f"{role} {topic}" for role, topic in topics.items() if topic)
-          + f"; scale_mode {params['scale_mode']}; outputs under {run.namespace or '/'}", file=sys.stderr)
+    warn(backend.describe())
+    if backend.random_weights:
+        warn("WARNING: RANDOM weights: the outputs are meaningless (a smoke test)")
+    warn(", ".join(f"{role} {topic}" for role, topic in topics.items() if topic)
+         + f"; scale_mode {params['scale_mode']}; outputs under {run.namespace or '/'}")
+    if params["scale_mode"] == "none":
+        warn("scale_mode is none: relative outputs only, no depth and no points (set scale_mode in --params)")
 
     def request_stop(signum, _frame):
         run.stop_requested = True
-        print(f"\ndepthmaster-bag: {signal.Signals(signum).name}: stopping after the current frame", file=sys.stderr)
+        print(f"\ndepthmaster-bag: {signal.Signals(signum).name}: stopping after the current batch", file=sys.stderr)
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

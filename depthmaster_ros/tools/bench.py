@@ -23,33 +23,21 @@ from pathlib import Path
 
 import numpy as np
 
-from ..parameters import DTYPE_CHOICES
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    try:
-        height, width = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size '{text}' is not HEIGHTxWIDTH, e.g. 480x640") from None
-    if height < 8 or width < 8:
-        raise argparse.ArgumentTypeError(f"size '{text}' is too small (at least 8x8)")
-    return height, width
+from .cli_options import add_model_options, create_backend, model_values, size_list
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="depthmaster-bench", description=__doc__.split("\n\n")[0])
-    model = parser.add_mutually_exclusive_group(required=True)
-    model.add_argument("--checkpoint", help="a checkpoint folder (or repo id in the local HF cache)")
-    model.add_argument("--random-full", action="store_true", help="the published architecture, random weights")
-    model.add_argument("--random-tiny", action="store_true", help="the toy test architecture, random weights")
-    parser.add_argument("--sizes", type=lambda s: [parse_size(v) for v in s.split(",")], default=[(480, 640)],
-                        help="comma-separated HEIGHTxWIDTH input sizes (default 480x640)")
+    add_model_options(parser)
+    random = parser.add_mutually_exclusive_group()
+    random.add_argument("--random-full", action="store_true", help="the published architecture, random weights "
+                        "(instead of --checkpoint)")
+    random.add_argument("--random-tiny", action="store_true", help="the toy test architecture, random weights "
+                        "(instead of --checkpoint)")
+    parser.add_argument("--sizes", type=size_list, default=[(640, 480)],
+                        help="comma-separated WIDTHxHEIGHT input sizes (default 640x480)")
     parser.add_argument("--processing-res", type=int, default=0, help="model resolution (default 0 = input size)")
     parser.add_argument("--batch", type=int, default=1, help="frames per forward pass (default 1)")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--dtype", default="fp32", choices=DTYPE_CHOICES)
-    parser.add_argument("--compile", action="store_true", help="torch.compile the model stages")
-    parser.add_argument("--cuda-graphs", action="store_true", help="compile with CUDA graphs (GPU only)")
     parser.add_argument("--image", type=Path, help="image for the fp32-vs-fast error (default: the sample scene)")
     parser.add_argument("--iterations", type=int, default=10, help="timed iterations (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed iterations first (default 2)")
@@ -58,6 +46,9 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.batch < 1 or args.iterations < 1 or args.warmup < 0:
         parser.error("--batch and --iterations must be >= 1, --warmup >= 0")
+    if (args.random_full or args.random_tiny) == (args.checkpoint is not None):
+        parser.error("give one of --checkpoint PATH, --random-full or --random-tiny")
+    args.sizes = [(height, width) for width, height in args.sizes]  # (height, width) from here on
     return args
 
 
@@ -82,29 +73,35 @@ def message_builder():
     try:
         from std_msgs.msg import Header
 
-        from ..ros.outputs import OUTPUT_TOPICS, output_messages
+        from ..messages.outputs import output_messages
+        from ..messages.topics import OUTPUT_TOPICS
     except ImportError:
         return None
     header = Header(frame_id="camera_optical_frame")
     return lambda products: output_messages(products, header, set(OUTPUT_TOPICS), 0)
 
 
-def make_pipeline(args, dtype=None, fast=True):
-    from ..model import DepthMasterPipeline
+def make_backend(args, dtype=None, fast=True):
+    """The benchmarked backend (``fast``: with the chosen backend; else eager) in ``dtype`` (default --dtype)."""
     from ..model.architectures import random_pipeline
+    from ..model.backends import PipelineBackend
 
-    dtype = dtype or args.dtype
+    values = model_values(args)
+    values["dtype"] = dtype or values["dtype"]
+    if not fast:
+        values["backend"] = "eager"
     if args.checkpoint:
-        pipe = DepthMasterPipeline.from_pretrained(args.checkpoint, device=args.device, dtype=dtype)
-    else:
-        pipe = random_pipeline("full" if args.random_full else "tiny", device=args.device, dtype=dtype)
-    if fast:
-        pipe.accelerate(compile=args.compile, cuda_graphs=args.cuda_graphs)
-    return pipe
+        return create_backend(values)
+    pipe = random_pipeline("full" if args.random_full else "tiny", device=values["device"], dtype=values["dtype"])
+    backend = values["backend"]
+    if backend not in ("eager", "compile", "cuda_graphs"):
+        raise ValueError(f"--random-* builds the model in memory; backend {backend!r} needs --checkpoint")
+    pipe.accelerate(compile=backend != "eager", cuda_graphs=backend == "cuda_graphs")
+    return PipelineBackend(pipe, backend)
 
 
 def test_image(args, size):
-    from ..sample_scene import PinholeCamera, render
+    from ..samples.sample_scene import PinholeCamera, render
 
     if args.image is None:
         return render(PinholeCamera.with_size(size[1], size[0]))[0]
@@ -114,42 +111,48 @@ def test_image(args, size):
         return np.asarray(image.convert("RGB").resize((size[1], size[0]), Image.BILINEAR))
 
 
-def fast_error(args, pipe, sizes) -> dict | None:
+def fast_error(args, backend, sizes) -> dict | None:
     """Max |fast - fp32 eager| of the [0, 1] map per size, for a configuration that is not fp32 eager."""
     import torch
 
-    if pipe.dtype == torch.float32 and not pipe.compiled:
+    if backend.dtype == torch.float32 and backend.name == "eager":
         return None
-    reference = make_pipeline(args, dtype="fp32", fast=False)
+    reference = make_backend(args, dtype="fp32", fast=False)
     errors = {}
     for size in sizes:
         image = test_image(args, size)
-        errors[f"{size[0]}x{size[1]}"] = float(np.abs(pipe(image, args.processing_res)
-                                                       - reference(image, args.processing_res)).max())
+        fast = backend.infer([image], args.processing_res)[0].float().cpu().numpy()
+        exact = reference.infer([image], args.processing_res)[0].float().cpu().numpy()
+        errors[f"{size[1]}x{size[0]}"] = float(np.abs(fast - exact).max())
     del reference
-    if pipe.device.type == "cuda":
+    if backend.device.type == "cuda":
         torch.cuda.empty_cache()
     return errors
 
 
-def bench_size(pipe, size, args) -> dict:
+def bench_size(backend, size, args) -> dict:
     import torch
 
+    from ..engine.config import ProcessingConfig
+    from ..engine.engine import FrameEngine
+    from ..engine.job import FrameJob
     from ..geometry.intrinsics import CameraIntrinsics
     from ..geometry.pointcloud import depth_to_points
     from ..model.flops import stage_flops
     from ..model.resize import processing_size
-    from ..processing import DepthProcessor, ProcessingConfig
-    from ..sample_scene import PinholeCamera
+    from ..samples.sample_scene import PinholeCamera
 
+    pipe = backend.pipeline  # the stages, timed one by one
     height, width = size
     pinhole = PinholeCamera.with_size(width, height)
     rgb = test_image(args, size)
     camera = CameraIntrinsics.from_K(width, height, pinhole.K)
     config = ProcessingConfig(processing_res=args.processing_res, scale_mode="fixed", scale=0.5, shift=0.1)
-    processor = DepthProcessor(pipe, config)
+    engine = FrameEngine(backend, max_batch=args.batch)
+    job = FrameJob("", 0, rgb, config, camera=camera, outputs={"relative", "colored", "depth"})
     build = message_builder()
-    batch = torch.from_numpy(np.stack([rgb] * args.batch)).permute(0, 3, 1, 2)
+    batch = torch.from_numpy(np.stack([rgb] * args.batch)).permute(0, 3, 1, 2).contiguous(
+        memory_format=pipe.memory_format)
     if pipe.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(pipe.device)
 
@@ -164,8 +167,7 @@ def bench_size(pipe, size, args) -> dict:
             prediction = timer("decode", pipe.decode, latent)
             relatives = timer("postprocess", pipe.to_input_size, prediction, (height, width))
         for relative in relatives:  # per-frame work, timed per frame and added up per batch below
-            products = timer("postprocess", processor.postprocess, rgb, relative, camera,
-                             {"relative", "colored", "depth"})
+            products = timer("postprocess", engine.finish, job, relative)
             depth = torch.as_tensor(products.depth, device=pipe.device)
             products.points = timer("cloud", depth_to_points, depth, products.camera, 1, rgb)
             if build is not None:
@@ -183,7 +185,7 @@ def bench_size(pipe, size, args) -> dict:
     model_ms = sum(per_frame[s]["p50_ms"] for s in ("encode", "unet", "decode"))
     proc_h, proc_w = processing_size(height, width, args.processing_res)
     flops = stage_flops(dict(pipe.unet.config), dict(pipe.vae.config), 1, proc_h, proc_w)
-    result = {"size": f"{height}x{width}", "processing_size": f"{proc_h}x{proc_w}", "batch": args.batch,
+    result = {"size": f"{width}x{height}", "processing_size": f"{proc_w}x{proc_h}", "batch": args.batch,
               "stages": per_frame, "total_p50_ms": total, "frames_per_s": 1000.0 / total,
               "model_p50_ms": model_ms, "batch_latency_ms": model_ms * args.batch,
               "tflop_per_frame": sum(flops.values()) / 1e12,
@@ -201,10 +203,10 @@ def node_latency(args) -> dict:
     import rclpy
 
     from ..geometry.intrinsics import CameraIntrinsics
-    from ..model.tiny_checkpoint import write_tiny_checkpoint
+    from ..messages.conversions import stamp_to_ns
     from ..ros.client import DepthMasterClient
-    from ..ros.conversions import stamp_to_ns
-    from ..sample_scene import PinholeCamera
+    from ..samples.sample_scene import PinholeCamera
+    from ..samples.tiny_checkpoint import write_tiny_checkpoint
 
     workdir = Path(tempfile.mkdtemp(prefix="depthmaster-bench-"))
     checkpoint = args.checkpoint
@@ -213,11 +215,12 @@ def node_latency(args) -> dict:
             raise SystemExit("--node needs --checkpoint or --random-tiny (a full random checkpoint is 5 GB)")
         checkpoint = str(write_tiny_checkpoint(workdir / "tiny"))
     height, width = args.sizes[0]
+    values = model_values(args)
     command = [str(Path(sys.executable).parent / "depthmaster-node"), "--ros-args", "-r", "__ns:=/bench",
-               "-p", f"checkpoint:={checkpoint}", "-p", f"device:={args.device}", "-p", f"dtype:={args.dtype}",
-               "-p", f"processing_res:={args.processing_res}", "-p", "scale_mode:=fixed",
-               "-p", f"compile:={str(args.compile or args.cuda_graphs).lower()}",
-               "-p", f"cuda_graphs:={str(args.cuda_graphs).lower()}", "-p", f"warmup_size:={width}x{height}"]
+               "-p", f"checkpoint:={checkpoint}", "-p", f"device:={values['device']}",
+               "-p", f"dtype:={values['dtype']}", "-p", f"backend:={values['backend']}",
+               "-p", f"cpu_threads:={values['cpu_threads']}", "-p", f"processing_res:={args.processing_res}",
+               "-p", "scale_mode:=fixed", "-p", f"warmup_size:={width}x{height}"]
     names = [f"cam{i}" for i in range(args.batch)] if args.batch > 1 else [""]
     if args.batch > 1:
         command += ["-p", f"cameras:=[{','.join(names)}]"]
@@ -280,25 +283,28 @@ def main(argv: list[str] | None = None) -> int:
             args.json.write_text(json.dumps({"node_latency": result}, indent=2))
         return 0 if result["frames"] else 1
     try:
-        pipe = make_pipeline(args)
+        backend = make_backend(args)
     except (CheckpointError, ValueError) as exc:
         print(f"depthmaster-bench: {exc}", file=sys.stderr)
         return 2
-    device_name = str(pipe.device)
-    if pipe.device.type == "cuda":
+    if not hasattr(backend, "pipeline"):
+        print(f"depthmaster-bench: backend {backend.name!r} has no stages to time; use --node", file=sys.stderr)
+        return 2
+    device_name = str(backend.device)
+    if backend.device.type == "cuda":
         import torch
 
-        device_name += f" ({torch.cuda.get_device_name(pipe.device)})"
-    print(f"depthmaster-bench: {pipe.describe()}; device {device_name}; processing_res {args.processing_res}; "
+        device_name += f" ({torch.cuda.get_device_name(backend.device)})"
+    print(f"depthmaster-bench: {backend.describe()}; device {device_name}; processing_res {args.processing_res}; "
           f"batch {args.batch}; {args.iterations} iterations after {args.warmup} warm-up")
-    errors = fast_error(args, pipe, args.sizes)
+    errors = fast_error(args, backend, args.sizes)
     results = []
     for size in args.sizes:
-        result = bench_size(pipe, size, args)
+        result = bench_size(backend, size, args)
         if errors is not None:
             result["max_abs_error_vs_fp32"] = errors[result["size"]]
         results.append(result)
-        print(f"\n{result['size']} (HxW; model at {result['processing_size']}), batch {args.batch}: per frame")
+        print(f"\n{result['size']} (WxH; model at {result['processing_size']}), batch {args.batch}: per frame")
         print(f"  {'stage':<16}{'p50 ms':>10}{'p95 ms':>10}")
         for name, stage in result["stages"].items():
             print(f"  {name:<16}{stage['p50_ms']:>10.2f}{stage['p95_ms']:>10.2f}")
@@ -311,8 +317,8 @@ def main(argv: list[str] | None = None) -> int:
         if "max_abs_error_vs_fp32" in result:
             print(f"  max |fast - fp32| of the [0, 1] map: {result['max_abs_error_vs_fp32']:.2e}")
     if args.json:
-        args.json.write_text(json.dumps({"model": pipe.describe(), "device": device_name, "dtype": args.dtype,
-                                         "compile": args.compile, "cuda_graphs": args.cuda_graphs,
+        args.json.write_text(json.dumps({"model": backend.describe(), "device": device_name,
+                                         "dtype": model_values(args)["dtype"], "backend": backend.name,
                                          "results": results}, indent=2))
     return 0
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..parameters import DTYPE_CHOICES
+from .cli_options import add_model_options, add_processing_res, create_backend, model_values
 
 
 def read_depth(path: Path, depth_scale: float) -> np.ndarray:
@@ -33,20 +33,16 @@ def read_depth(path: Path, depth_scale: float) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..model.checkpoint import DEFAULT_REPO_ID
-
     parser = argparse.ArgumentParser(prog="depthmaster-calibrate", description=__doc__.split("\n\n")[0])
     parser.add_argument("image", type=Path, help="RGB image")
     parser.add_argument("depth", type=Path, help="measured depth of the same view (.npy meters or 16-bit PNG mm)")
-    parser.add_argument("--checkpoint", default=DEFAULT_REPO_ID)
-    parser.add_argument("--processing-res", type=int, default=None, help="as the node will use (default 768)")
+    add_model_options(parser)
+    add_processing_res(parser, "768, as the node; use the node's value")
     parser.add_argument("--depth-scale", type=float, default=1.0, help="multiply the depth values by this")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--dtype", default="fp32", choices=DTYPE_CHOICES, help="default fp32; auto: bf16 on a GPU")
     args = parser.parse_args(argv)
 
-    from ..geometry.scale_recovery import robust_fit
-    from ..model import CheckpointError, DepthMasterPipeline
+    from ..model.checkpoint import CheckpointError
+    from ..scale.robust_fit import robust_fit
     from .infer import read_rgb
 
     try:
@@ -55,13 +51,13 @@ def main(argv: list[str] | None = None) -> int:
         if depth.shape != rgb.shape[:2]:
             raise ValueError(f"the depth map is {depth.shape[1]}x{depth.shape[0]} but the image is "
                              f"{rgb.shape[1]}x{rgb.shape[0]}")
-        pipe = DepthMasterPipeline.from_pretrained(args.checkpoint, device=args.device, dtype=args.dtype)
+        backend = create_backend(model_values(args))
     except (OSError, ValueError, CheckpointError) as exc:
         print(f"depthmaster-calibrate: {exc}", file=sys.stderr)
         return 2
-    if pipe.random_weights:
+    if backend.random_weights:
         print("depthmaster-calibrate: WARNING: RANDOM weights; the numbers below mean nothing", file=sys.stderr)
-    relative = pipe(rgb, processing_res=args.processing_res)
+    relative = backend.infer([rgb], args.processing_res)[0].cpu().numpy()
     outcome = robust_fit(relative, depth, "fixed")
     if outcome.fit is None:
         print(f"depthmaster-calibrate: no fit: {outcome.reason}", file=sys.stderr)

@@ -13,6 +13,7 @@ calibrated against anything, so the demo then uses a fixed scale and says so.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -23,36 +24,37 @@ from pathlib import Path
 
 import numpy as np
 
-from ..parameters import DTYPE_CHOICES
+from ..messages.topics import OUTPUT_TOPICS
+from .cli_options import add_model_options, model_values
 
 NODE_NAMESPACE = "/camera"
-RECORDED = ["/camera/depth", "/camera/depth/camera_info", "/camera/depth/relative", "/camera/depth/colored",
-            "/camera/points", "/camera/depth/scale", "/diagnostics"]
+RECORDED = [f"{NODE_NAMESPACE}/{topic}" for topic in OUTPUT_TOPICS] + ["/diagnostics"]
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="depthmaster-demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", required=True, help="checkpoint folder (or repo id in the local HF cache)")
+    add_model_options(parser)
     parser.add_argument("--output", type=Path, default=Path("build/demo/node"), help="where bags and logs go")
     parser.add_argument("--frames", type=int, default=20, help="frames in the sample bag (default 20, 10 Hz)")
     parser.add_argument("--width", type=int, default=320)
     parser.add_argument("--height", type=int, default=240)
     parser.add_argument("--processing-res", type=int, default=0, help="node processing_res (default 0 = native)")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--dtype", default="fp32", choices=DTYPE_CHOICES, help="default fp32; auto: bf16 on a GPU")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.values = model_values(args)
+    return args
 
 
 def write_params(path: Path, args, random_weights: bool) -> str:
     """The node's parameters for the demo (also given to depthmaster-bag, so both do the same)."""
-    from ..rosbag.sample_bag import LIDAR_TO_CAMERA
+    from ..samples.sample_bag import LIDAR_TO_CAMERA
 
     if random_weights:
         scale = "    scale_mode: fixed\n    scale: 0.5\n    shift: 0.1\n"
     else:
         scale = "    scale_mode: sparse_depth\n"
     path.write_text("/**:\n  ros__parameters:\n"
-                    f"    checkpoint: \"{args.checkpoint}\"\n    device: \"{args.device}\"\n    dtype: \"{args.dtype}\"\n"
+                    + "".join(f"    {name}: {json.dumps(args.values[name])}\n" for name in
+                              ("checkpoint", "allow_download", "device", "dtype", "backend", "cpu_threads")) +
                     f"    processing_res: {args.processing_res}\n{scale}"
                     f"    lidar_to_camera: {LIDAR_TO_CAMERA}\n    max_range: 50.0\n")
     return "fixed (s = 0.5, t = 0.1: random weights cannot be calibrated)" if random_weights else \
@@ -95,8 +97,8 @@ def live(args, bag: Path, params: Path, out: Path) -> Path:
 
 
 def summarize(recorded: Path, bag: Path) -> None:
+    from ..messages.conversions import SCALE_LAYOUT, depth_image_to_meters, stamp_to_ns
     from ..rosbag.io import message_class, open_reader
-    from ..ros.conversions import SCALE_LAYOUT, depth_image_to_meters, stamp_to_ns
     from rclpy.serialization import deserialize_message
 
     def read(path, topics):
@@ -145,10 +147,10 @@ def summarize(recorded: Path, bag: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from ..model.checkpoint import CheckpointError, resolve_checkpoint
-    from ..model.pipeline import RANDOM_WEIGHTS_MARKER
+    from ..model.checkpoint_layout import RANDOM_WEIGHTS_MARKER
 
     try:
-        random_weights = (resolve_checkpoint(args.checkpoint) / RANDOM_WEIGHTS_MARKER).is_file()
+        random_weights = (resolve_checkpoint(args.values["checkpoint"]) / RANDOM_WEIGHTS_MARKER).is_file()
     except CheckpointError as exc:
         print(f"depthmaster-demo: {exc}", file=sys.stderr)
         return 2

@@ -12,17 +12,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..parameters import DTYPE_CHOICES
+from .cli_options import add_model_options, create_backend, model_values
 
 
 def main(argv: list[str] | None = None) -> int:
     from ..eval.alignment import ALIGNMENTS
     from ..eval.datasets import SPECS
-    from ..model.checkpoint import DEFAULT_REPO_ID
-
     parser = argparse.ArgumentParser(prog="depthmaster-eval", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", default=DEFAULT_REPO_ID)
-    parser.add_argument("--allow-download", action="store_true")
+    add_model_options(parser)
     parser.add_argument("--dataset", required=True, choices=sorted(SPECS))
     parser.add_argument("--data-root", required=True, type=Path,
                         help="folder holding the evaluation archives (e.g. kitti/kitti_eigen_split_test.tar) and "
@@ -34,31 +31,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save-predictions", type=Path, help="save/reuse predictions (.npy) here: resumable")
     parser.add_argument("--output", type=Path, default=Path("eval_output"), help="reports go here")
     parser.add_argument("--limit", type=int, help="only the first N images")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--dtype", default="fp32", choices=DTYPE_CHOICES, help="default fp32; auto: bf16 on a GPU")
     args = parser.parse_args(argv)
 
     from tqdm import tqdm
 
     from ..eval.datasets import DatasetError, EvalDataset
     from ..eval.evaluation import evaluate
-    from ..model import CheckpointError, DepthMasterPipeline
+    from ..model.checkpoint import CheckpointError
 
+    values = model_values(args)
     try:
         dataset = EvalDataset(SPECS[args.dataset], args.data_root, args.filenames)
-        pipeline = DepthMasterPipeline.from_pretrained(args.checkpoint, device=args.device, dtype=args.dtype,
-                                                       allow_download=args.allow_download)
+        backend = create_backend(values)
     except (DatasetError, CheckpointError, ValueError) as exc:
         print(f"depthmaster-eval: {exc}", file=sys.stderr)
         return 2
-    print(f"depthmaster-eval: {pipeline.describe()}", file=sys.stderr)
-    if pipeline.random_weights:
+    print(f"depthmaster-eval: {backend.describe()}", file=sys.stderr)
+    if backend.random_weights:
         print("depthmaster-eval: WARNING: RANDOM weights: the metrics are meaningless", file=sys.stderr)
     total = len(dataset) if args.limit is None else min(args.limit, len(dataset))
     try:
         with tqdm(total=total, desc=args.dataset, unit="image", file=sys.stderr) as progress:
-            summary = evaluate(pipeline, dataset, args.output, args.alignment, args.processing_res,
-                               args.save_predictions, args.limit, progress, str(args.checkpoint))
+            summary = evaluate(backend, dataset, args.output, args.alignment, args.processing_res,
+                               args.save_predictions, args.limit, progress, str(values["checkpoint"]))
     except (DatasetError, ValueError) as exc:
         print(f"depthmaster-eval: {exc}", file=sys.stderr)
         return 2

@@ -15,32 +15,21 @@ from pathlib import Path
 
 import numpy as np
 
-from ..parameters import DTYPE_CHOICES
+from .cli_options import add_colormap, add_model_options, add_processing_res, create_backend, model_values
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from ..model.checkpoint import DEFAULT_REPO_ID
-
     parser = argparse.ArgumentParser(
         prog="depthmaster-infer",
         description="Predict relative depth (normalised sqrt-disparity, 1 = near) for image files with DepthMaster.",
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of images")
     parser.add_argument("--output", "-o", required=True, type=Path, help="folder for the results (created)")
-    parser.add_argument(
-        "--checkpoint", default=DEFAULT_REPO_ID,
-        help=f"checkpoint folder in the official layout, or a Hugging Face repo id (default {DEFAULT_REPO_ID})",
-    )
-    parser.add_argument("--allow-download", action="store_true", help="let a repo id be downloaded from the Hub")
-    parser.add_argument(
-        "--processing-res", type=int, default=None,
-        help="long side at which the model runs (default: the checkpoint's, 768; 0 = native size)",
-    )
-    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
-    parser.add_argument("--dtype", default="fp32", choices=DTYPE_CHOICES, help="default fp32")
-    parser.add_argument("--colormap", default="Spectral", help="matplotlib colormap for *_colored.png")
+    add_model_options(parser)
+    add_processing_res(parser, "the checkpoint's, 768; 0 = native size")
+    add_colormap(parser)
     return parser.parse_args(argv)
 
 
@@ -96,19 +85,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from tqdm import tqdm
 
-    from ..colormap import colormap_lut
-    from ..model import CheckpointError, DepthMasterPipeline
+    from ..model.checkpoint import CheckpointError
 
     try:
-        colormap_lut(args.colormap)
-        pipe = DepthMasterPipeline.from_pretrained(
-            args.checkpoint, device=args.device, dtype=args.dtype, allow_download=args.allow_download
-        )
+        backend = create_backend(model_values(args))
     except (CheckpointError, ValueError) as exc:
         print(f"depthmaster-infer: {exc}", file=sys.stderr)
         return 2
-    print(f"depthmaster-infer: {pipe.describe()}", file=sys.stderr)
-    if pipe.random_weights:
+    print(f"depthmaster-infer: {backend.describe()}", file=sys.stderr)
+    if backend.random_weights:
         print(
             "depthmaster-infer: WARNING: this checkpoint has RANDOM weights; its outputs are meaningless "
             "(a smoke test of the software, not a depth result).",
@@ -126,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             tqdm.write(f"skipping {path}: cannot read image: {exc}", file=sys.stderr)
             continue
         try:
-            prediction = pipe(image, processing_res=args.processing_res)
+            prediction = backend.infer([image], args.processing_res)[0].cpu().numpy()
         except ValueError as exc:  # e.g. an image too small for the requested processing resolution
             failures.append((str(path), str(exc)))
             tqdm.write(f"skipping {path}: {exc}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""depthmaster-make-sample-bag: write the synthetic sample recording (see depthmaster_ros/rosbag/sample_bag.py)."""
+"""depthmaster-make-sample-bag: write the synthetic sample recording (see depthmaster_ros/samples/sample_bag.py)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out.exists():
         parser.error(f"{args.out} already exists")
 
-    from ..rosbag.sample_bag import LIDAR_TO_CAMERA, TOPICS, write_sample_bag
+    from ..samples.sample_bag import LIDAR_TO_CAMERA, TOPICS, write_sample_bag
 
     path = write_sample_bag(args.out, args.frames, args.rate, args.width, args.height, args.storage)
     size = sum(f.stat().st_size for f in path.iterdir()) / 1e6

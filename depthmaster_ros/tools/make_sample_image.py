@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from PIL import Image
 
-    from ..sample_scene import PinholeCamera, render
+    from ..samples.sample_scene import PinholeCamera, render
 
     rgb, depth = render(PinholeCamera.with_size(args.width, args.height), t=args.time)
     args.out.parent.mkdir(parents=True, exist_ok=True)

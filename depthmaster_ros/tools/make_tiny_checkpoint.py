@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="key layout of the text encoder weights (default transformers4, as published)")
     args = parser.parse_args(argv)
 
-    from ..model.tiny_checkpoint import write_tiny_checkpoint
+    from ..samples.tiny_checkpoint import write_tiny_checkpoint
 
     path = write_tiny_checkpoint(args.out_dir, args.seed, args.unet_format, args.text_encoder_layout)
     print(f"wrote a tiny DepthMaster checkpoint with RANDOM weights to {path}")

@@ -25,7 +25,7 @@ def extract_rgbd_bag(bag: Path, cache_root: Path, color_topic: str, depth_topic:
     from rclpy.serialization import deserialize_message
 
     from ..rosbag.io import message_class, open_reader
-    from ..ros.conversions import decode_image, depth_image_to_meters, stamp_to_ns
+    from ..messages.conversions import decode_image, depth_image_to_meters, stamp_to_ns
 
     if every_n < 1:
         raise ValueError(f"every_n must be >= 1, got {every_n}")

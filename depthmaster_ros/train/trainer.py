@@ -14,8 +14,6 @@ official layout, which the node and the CLIs load as they are, plus the optimize
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
 from pathlib import Path
 
@@ -25,7 +23,7 @@ from torch.utils.data import DataLoader
 from ..model.checkpoint import CheckpointError, load_diffusers_component, read_state_dict, weight_files
 from ..model.empty_text import CACHE_FILE_NAME, load_empty_text_embedding, text_encoder_fingerprint, write_cache
 from ..model.pipeline import DepthMasterPipeline
-from ..model.tiny_checkpoint import MODEL_INDEX
+from ..model.checkpoint_layout import link_component, write_diffusers_component, write_model_index
 from ..model.unet import attach_fourier_enhancement
 from .config import TrainConfig
 from .data import MixedBatchSampler, MixedTrainingData, TrainingSource
@@ -47,14 +45,6 @@ def has_fourier_enhancement(unet_folder: Path) -> bool:
                     return True
         return False
     return any(key.startswith("fftblock.") for key in read_state_dict(files))
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
 
 
 def collate(samples: list[dict]) -> dict:
@@ -216,6 +206,7 @@ class Trainer:
         """The evaluation protocol on the validation split with the current weights; logged, returned."""
         from ..eval.datasets import SPECS, EvalDataset
         from ..eval.evaluation import evaluate
+        from ..model.backends import PipelineBackend
 
         if not self.accelerator.is_main_process:
             return None
@@ -224,7 +215,7 @@ class Trainer:
         unet = self.accelerator.unwrap_model(self.unet)
         unet.eval()
         try:
-            summary = evaluate(self._pipe(), dataset, self.output / "validation" / f"step_{self.step:06d}",
+            summary = evaluate(PipelineBackend(self._pipe()), dataset, self.output / "validation" / f"step_{self.step:06d}",
                                processing_res=validation.processing_res, limit=validation.limit)
         finally:
             dataset.close()
@@ -247,18 +238,16 @@ class Trainer:
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
             unet = accelerator.unwrap_model(self.unet)
-            unet.save_pretrained(folder / "unet", safe_serialization=True)
+            import diffusers
+
+            write_diffusers_component(folder / "unet", "UNet2DConditionModel", unet.config, unet.state_dict(),
+                                      diffusers_version=diffusers.__version__)
             for component in ("vae", "text_encoder", "tokenizer"):
-                source = self.base / component
-                if source.is_dir():
-                    for path in source.iterdir():
-                        if path.is_file():
-                            _link_or_copy(path.resolve(), folder / component / path.name)
+                link_component(self.base, folder, component)
             index = self.base / "model_index.json"
-            if index.is_file() and "default_processing_resolution" in json.loads(index.read_text()):
-                _link_or_copy(index.resolve(), folder / "model_index.json")
-            else:  # a Stable Diffusion base: DepthMaster's index (only the processing resolution is used)
-                (folder / "model_index.json").write_text(json.dumps(MODEL_INDEX, indent=2))
+            base_index = json.loads(index.read_text()) if index.is_file() else {}
+            # A Stable Diffusion base has no processing resolution: DepthMaster's index then.
+            write_model_index(folder, base_index if "default_processing_resolution" in base_index else None)
             write_cache(folder / CACHE_FILE_NAME, self.embedding.detach().cpu().float(),
                         text_encoder_fingerprint(folder) or "")
             if self.adapter is not None:

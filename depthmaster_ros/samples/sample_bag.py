@@ -17,8 +17,9 @@ import numpy as np
 
 from ..geometry.intrinsics import CameraIntrinsics
 from ..geometry.pointcloud import XYZ_DTYPE
-from ..sample_scene import PinholeCamera, render
-from .io import ConnectionMap, msgtype_of, open_writer
+from ..geometry.projection import depth_image_points
+from ..rosbag.io import ConnectionMap, msgtype_of, open_writer
+from .sample_scene import PinholeCamera, render
 
 START_NS = 1_700_000_000 * 1_000_000_000
 # LiDAR frame -> camera optical frame: X_cam = R X_lidar + t (the node's lidar_to_camera parameter).
@@ -37,8 +38,7 @@ def write_sample_bag(out: str | Path, frames: int = 20, rate: float = 10.0, widt
                      storage: str = "mcap", seed: int = 0) -> Path:
     from rclpy.serialization import serialize_message
 
-    from ..ros.client import make_header
-    from ..ros.conversions import array_to_image, intrinsics_to_camera_info, points_to_cloud
+    from ..messages.conversions import array_to_image, intrinsics_to_camera_info, make_header, points_to_cloud
 
     pinhole = PinholeCamera.with_size(width, height)
     camera = CameraIntrinsics.from_K(width, height, pinhole.K)
@@ -55,10 +55,8 @@ def write_sample_bag(out: str | Path, frames: int = 20, rate: float = 10.0, widt
             rows = lidar_rows(height)
             lidar[rows, ::2] = truth[rows, ::2] * (1 + 0.01 * rng.standard_normal((len(rows), len(range(0, width, 2)))))
             lidar[~np.isfinite(lidar)] = np.nan
-            v, u = np.nonzero(np.isfinite(lidar))
-            z = lidar[v, u].astype(np.float64)
-            in_camera = np.stack([(u - camera.cx) * z / camera.fx, (v - camera.cy) * z / camera.fy, z], axis=1)
-            cloud = np.zeros((1, len(z)), XYZ_DTYPE)
+            in_camera = depth_image_points(lidar, camera.K)
+            cloud = np.zeros((1, len(in_camera)), XYZ_DTYPE)
             in_lidar = (in_camera - LIDAR_TRANSLATION) @ LIDAR_ROTATION
             for axis, name in enumerate("xyz"):
                 cloud[name] = in_lidar[:, axis]

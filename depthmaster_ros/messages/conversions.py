@@ -3,6 +3,7 @@ OpenCV 5) and rosbags-image only decodes and does not validate. Every check name
 arrived; a failed check raises :class:`InputError` and the node drops that message.
 
 Works on rclpy messages and on any object with the same fields (rosbags messages), so the bag tool shares it.
+Building messages needs the rclpy message packages (imported where used).
 """
 
 from __future__ import annotations
@@ -29,6 +30,14 @@ class InputError(ValueError):
 
 def stamp_to_ns(stamp) -> int:
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def make_header(stamp_ns: int, frame_id: str):
+    """std_msgs/Header with this stamp (nanoseconds) and frame id."""
+    from builtin_interfaces.msg import Time
+    from std_msgs.msg import Header
+
+    return Header(stamp=Time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000), frame_id=frame_id)
 
 
 def image_to_rgb(msg) -> np.ndarray:
@@ -187,26 +196,39 @@ def depth_image_to_meters(msg) -> np.ndarray:
 
 def cloud_to_xyz(msg) -> np.ndarray:
     """sensor_msgs/PointCloud2 with float32 or float64 x, y, z fields (any layout) -> N x 3 float64 of its finite
-    points."""
-    from sensor_msgs.msg import PointField
-
-    kinds = {PointField.FLOAT32: "f4", PointField.FLOAT64: "f8"}
+    points. The layout is checked against the data before anything is read."""
+    kinds = {7: "f4", 8: "f8"}  # PointField.FLOAT32, FLOAT64
     fields = {f.name: f for f in msg.fields}
     missing = [name for name in "xyz" if name not in fields]
     if missing:
         raise InputError(f"point cloud has no {', '.join(missing)} field(s); fields: {sorted(fields)}")
     if any(fields[name].datatype not in kinds for name in "xyz"):
-        raise InputError("point cloud x, y, z fields must be FLOAT32 or FLOAT64")
-    count = int(msg.width) * int(msg.height)
+        raise InputError("point cloud x, y, z fields must be FLOAT32 or FLOAT64 (datatype 7 or 8), got "
+                         + ", ".join(f"{n}: {fields[n].datatype}" for n in "xyz"))
+    width, height, point_step = int(msg.width), int(msg.height), int(msg.point_step)
+    count = width * height
     if count == 0:
         return np.zeros((0, 3))
-    if len(msg.data) < count * msg.point_step:
-        raise InputError(f"point cloud has {len(msg.data)} bytes; expected width x height x point_step = "
-                         f"{count * msg.point_step}")
+    sizes = {name: int(kinds[fields[name].datatype][1]) for name in "xyz"}
+    ends = {name: int(fields[name].offset) + sizes[name] for name in "xyz"}
+    if point_step <= 0 or any(end > point_step for end in ends.values()):
+        raise InputError(f"point cloud point_step {point_step} does not hold its fields (x, y, z end at bytes "
+                         f"{ends['x']}, {ends['y']}, {ends['z']})")
+    row_step = int(msg.row_step)
+    if height > 1 and row_step < width * point_step:
+        raise InputError(f"point cloud row_step {row_step} is smaller than width x point_step = {width * point_step}")
+    needed = (height - 1) * max(row_step, width * point_step) + width * point_step
+    if len(msg.data) < needed:
+        raise InputError(f"point cloud has {len(msg.data)} bytes; its {width}x{height} points of {point_step} bytes "
+                         f"need {needed}")
     order = ">" if msg.is_bigendian else "<"
     dtype = np.dtype({"names": list("xyz"), "formats": [order + kinds[fields[n].datatype] for n in "xyz"],
-                      "offsets": [fields[n].offset for n in "xyz"], "itemsize": msg.point_step})
-    points = np.frombuffer(msg.data, dtype=dtype, count=count)
+                      "offsets": [int(fields[n].offset) for n in "xyz"], "itemsize": point_step})
+    data = np.frombuffer(msg.data, dtype=np.uint8, count=needed)
+    if height > 1 and row_step != width * point_step:  # padded rows
+        rows = [data[r * row_step: r * row_step + width * point_step] for r in range(height)]
+        data = np.concatenate(rows)
+    points = np.frombuffer(data, dtype=dtype, count=count)
     xyz = np.stack([points[n].astype(np.float64) for n in "xyz"], axis=1)
     return xyz[np.isfinite(xyz).all(axis=1)]
 

@@ -1,5 +1,6 @@
-"""Scale recovery on synthetic scenes with exact metric depth (sample_scene): the model output is simulated as
-an unknown affine map of the true sqrt-disparity, with and without noise, and every mode must recover meters."""
+"""The scale package (robust fit, tracker, least squares, the built-in sources' pairs) on synthetic scenes with
+exact metric depth (sample_scene): the model output is simulated as an unknown affine map of the true
+sqrt-disparity, with and without noise, and every mode must recover meters."""
 
 import math
 
@@ -7,21 +8,19 @@ import numpy as np
 import pytest
 
 from depthmaster_ros.geometry.intrinsics import CameraIntrinsics
-from depthmaster_ros.geometry.scale_recovery import (
-    FitOutcome,
-    FitSettings,
-    ScaleFit,
-    ScaleTracker,
-    fit_scale_shift,
-    pairs_from_ground_plane,
-    pairs_from_points,
-    pairs_from_sparse_depth,
-    project_points,
-    quaternion_matrix,
-    robust_fit,
-    transform_points,
-)
-from depthmaster_ros.sample_scene import FLOOR_Y, SPHERES, PinholeCamera, render
+from depthmaster_ros.geometry.projection import quaternion_matrix, transform_points
+from depthmaster_ros.geometry.projection import project_points as project
+from depthmaster_ros.samples.sample_scene import FLOOR_Y, SPHERES, PinholeCamera, render
+from depthmaster_ros.scale.line_fit import sqrt_disparity_line
+from depthmaster_ros.scale.robust_fit import FitOutcome, FitSettings, ScaleFit, robust_fit
+from depthmaster_ros.scale.sources.ground_plane import pairs_from_ground_plane
+from depthmaster_ros.scale.sources.pointcloud import pairs_from_points
+from depthmaster_ros.scale.sources.sparse_depth import pairs_from_sparse_depth
+from depthmaster_ros.scale.tracker import ScaleTracker
+
+
+def project_points(points, camera):
+    return project(points, camera.K, camera.width, camera.height)
 
 A, B = 1.3, 0.05  # the "unknown" affine map: p = A sqrt(1/d) + B, so s = 1/A, t = -B/A
 PINHOLE = PinholeCamera.with_size(160, 120)
@@ -204,10 +203,10 @@ def test_wrong_sign_is_rejected(scene):
 
 def test_least_squares_calibration(scene):
     p = simulate(scene)
-    fit = fit_scale_shift(p, scene)
-    assert abs(fit.scale - 1 / A) < 1e-4 and abs(fit.shift + B / A) < 1e-4
+    scale, shift = sqrt_disparity_line(p, scene)
+    assert abs(scale - 1 / A) < 1e-4 and abs(shift + B / A) < 1e-4
     with pytest.raises(ValueError, match="at least 2 valid pixels"):
-        fit_scale_shift(p, np.full_like(scene, np.nan))
+        sqrt_disparity_line(p, np.full_like(scene, np.nan))
 
 
 def fit(scale, shift, stamp):

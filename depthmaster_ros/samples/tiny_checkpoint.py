@@ -17,24 +17,10 @@ import torch
 from diffusers import AutoencoderKL, UNet2DConditionModel
 from safetensors.torch import save_file
 
-from .architectures import TINY_TEXT_ENCODER_CONFIG, TINY_UNET_CONFIG, TINY_VAE_CONFIG
-from .pipeline import RANDOM_WEIGHTS_MARKER
-from .unet import build_depthmaster_unet
+from ..model.architectures import TINY_TEXT_ENCODER_CONFIG, TINY_UNET_CONFIG, TINY_VAE_CONFIG
+from ..model.checkpoint_layout import mark_random, write_diffusers_component, write_model_index
+from ..model.unet import build_depthmaster_unet
 
-# Verbatim fields of the published model_index.json (Marigold v1-0's index; only the resolution is used).
-MODEL_INDEX = {
-    "_class_name": "MarigoldPipeline",
-    "_diffusers_version": "0.24.0",
-    "default_denoising_steps": 10,
-    "default_processing_resolution": 768,
-    "scale_invariant": True,
-    "shift_invariant": True,
-    "scheduler": ["diffusers", "DDIMScheduler"],
-    "text_encoder": ["transformers", "CLIPTextModel"],
-    "tokenizer": ["transformers", "CLIPTokenizer"],
-    "unet": ["diffusers", "UNet2DConditionModel"],
-    "vae": ["diffusers", "AutoencoderKL"],
-}
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"
 
 
@@ -60,11 +46,6 @@ def write_tokenizer(folder: Path) -> int:
               "errors": "replace", "add_prefix_space": False}
     (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
     return len(vocab)
-
-
-def _write_config(path: Path, config: dict, class_name: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"_class_name": class_name, "_diffusers_version": "0.24.0", **config}, indent=2))
 
 
 def write_tiny_checkpoint(
@@ -104,17 +85,9 @@ def write_tiny_checkpoint(
         text_config.hidden_size = unet_config["cross_attention_dim"]
         text_encoder = CLIPTextModel(text_config)
 
-    (out / "model_index.json").write_text(json.dumps(MODEL_INDEX, indent=2))
-
-    _write_config(out / "unet" / "config.json", unet_config, "UNet2DConditionModel")
-    unet_state = {k: v.contiguous() for k, v in unet.state_dict().items()}
-    if unet_format == "bin":
-        torch.save(unet_state, out / "unet" / "diffusion_pytorch_model.bin")
-    else:
-        save_file(unet_state, out / "unet" / "diffusion_pytorch_model.safetensors", metadata={"format": "pt"})
-
-    _write_config(out / "vae" / "config.json", TINY_VAE_CONFIG, "AutoencoderKL")
-    save_file(vae.state_dict(), out / "vae" / "diffusion_pytorch_model.safetensors", metadata={"format": "pt"})
+    write_model_index(out)
+    write_diffusers_component(out / "unet", "UNet2DConditionModel", unet_config, unet.state_dict(), unet_format)
+    write_diffusers_component(out / "vae", "AutoencoderKL", TINY_VAE_CONFIG, vae.state_dict())
 
     text_dir = out / "text_encoder"
     text_dir.mkdir(exist_ok=True)
@@ -125,12 +98,5 @@ def write_tiny_checkpoint(
     text_state = {prefix + k: v.contiguous() for k, v in text_encoder.state_dict().items()}
     save_file(text_state, text_dir / "model.safetensors", metadata={"format": "pt"})
 
-    (out / RANDOM_WEIGHTS_MARKER).write_text(
-        json.dumps({"random_weights": True, "seed": seed, "written_by": "depthmaster-make-tiny-checkpoint"}) + "\n"
-    )
-    (out / "README.md").write_text(
-        "# Tiny DepthMaster checkpoint with RANDOM weights\n\n"
-        "Written by `depthmaster-make-tiny-checkpoint` in the layout of `zysong212/DepthMaster`, at toy size.\n"
-        "Its predictions are meaningless: it exists to test the software without the real weights.\n"
-    )
+    mark_random(out, seed, "depthmaster-make-tiny-checkpoint")
     return out

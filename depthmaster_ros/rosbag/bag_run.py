@@ -1,15 +1,15 @@
-"""One offline run: a rosbag2 in, a rosbag2 of depth products out, through the node's own processing path.
+"""One offline run: a rosbag2 in, a rosbag2 of depth products out, through the frame engine the node uses.
 
-Messages are read in log order. Camera infos, sparse depth images and LiDAR scans go into the same
-:class:`~depthmaster_ros.ros.frame_inputs.FrameInputs` the node uses; each image waits until the bag has been
-read a little past it (so its companions, which may be logged just after it, are there), then frames of the same
-size are run through the model ``batch`` at a time and post-processed in order, and the node's output messages
-are written with the image's header and log time.
+Messages are read in log order. Camera infos and the scale sources' measurements (sparse depth images, LiDAR
+scans, ...) go into the same :class:`~depthmaster_ros.messages.pairing.FramePairing` the node uses; each image
+waits until the bag has been read a little past it (so its companions, which may be logged just after it, are
+there), becomes a frame job, and jobs go to the engine ``batch`` at a time; the node's output messages are
+written with the image's header and log time.
 
 Safety: everything is written under ``OUTPUT.partial/``, which becomes ``OUTPUT`` only when the run completes.
-An interrupted run (Ctrl-C / SIGTERM) stops at a frame boundary, closes its bag properly and records its
-progress; ``resume=True`` copies that bag and continues from the next frame, with the scale tracker's state, so
-the result equals an uninterrupted run.
+An interrupted run (Ctrl-C / SIGTERM) stops at a batch boundary, closes its bag properly and records its
+progress; ``resume=True`` copies that bag and continues from the next frame, with the engine's stage state (the
+scale tracker), so the result equals an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -21,12 +21,14 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..processing import DepthProcessor, ProcessingConfig
-from ..ros.conversions import InputError, decode_image, stamp_to_ns
-from ..ros.frame_inputs import FrameInputs
-from ..ros.outputs import OUTPUT_TOPICS, output_messages
+from ..engine.config import ProcessingConfig
+from ..engine.engine import FrameEngine
+from ..messages.conversions import InputError, decode_image, stamp_to_ns
+from ..messages.outputs import output_messages
+from ..messages.pairing import FramePairing
+from ..messages.topics import COMPRESSED_IMAGE, IMAGE, OUTPUT_TOPICS, needed_outputs
 from .io import BagError, ConnectionMap, message_class, msgtype_of, open_reader, open_writer
-from .topics import COMPRESSED, parent
+from .topics import parent
 
 PAIRING_MARGIN_S = 0.2  # read this much (log time) past an image beyond the pairing tolerances before serving it
 
@@ -47,7 +49,7 @@ class RunState:
     notes: dict = field(default_factory=dict)  # frames served without metric outputs: reason -> count
     written: dict = field(default_factory=dict)  # output topic -> messages
     seconds: float = 0.0  # processing time (model + post-processing + serialisation)
-    tracker: dict | None = None  # the scale tracker's state after the last frame
+    engine: dict | None = None  # the engine's stage state (scale tracker, ...) after the last frame
 
 
 @dataclass
@@ -58,6 +60,16 @@ class Pending:
     compressed: bool
 
 
+@dataclass
+class Entry:
+    """A frame waiting for its batch: its job, or why it was skipped; the problems met pairing it."""
+
+    frame: Pending
+    job: object = None
+    skipped: str = ""
+    problems: list = field(default_factory=list)
+
+
 def _fingerprint(input_bag: Path, params: dict, topics: dict, namespace: str, copy_input: bool, storage: str) -> str:
     text = json.dumps({"input": str(input_bag.resolve()), "metadata": (input_bag / "metadata.yaml").read_text(),
                        "params": params, "topics": topics, "namespace": namespace, "copy_input": copy_input,
@@ -66,14 +78,14 @@ def _fingerprint(input_bag: Path, params: dict, topics: dict, namespace: str, co
 
 
 class BagRun:
-    def __init__(self, pipeline, params: dict, input_bag: Path, output_bag: Path, topics: dict,
+    def __init__(self, backend, params: dict, input_bag: Path, output_bag: Path, topics: dict,
                  output_namespace: str | None = None, storage: str = "mcap", batch: int = 1,
                  copy_input: bool = True):
         if batch < 1:
             raise BagError(f"batch must be >= 1, got {batch}")
         self.params = params
         self.config = ProcessingConfig.from_parameters(params)
-        self.processor = DepthProcessor(pipeline, self.config)
+        self.engine = FrameEngine(backend, max_batch=batch)
         self.input_bag, self.output_bag = Path(input_bag), Path(output_bag)
         self.partial = self.output_bag.with_name(self.output_bag.name + ".partial")
         self.topics = topics
@@ -124,8 +136,8 @@ class BagRun:
                 raise BagError(f"'{self.partial}' was made from another input, parameters or options; delete it "
                                "or run with the same settings")
             self.state = saved
-            if saved.tracker is not None:
-                self.processor.tracker.restore(saved.tracker)
+            if saved.engine is not None:
+                self.engine.restore(saved.engine)
             shutil.rmtree(self.partial / "next", ignore_errors=True)
             out = ConnectionMap(open_writer(self.partial / "next", self.storage))
             previous = open_reader(self.partial / "bag")
@@ -140,7 +152,7 @@ class BagRun:
         writer.close()
         shutil.rmtree(self.partial / "bag", ignore_errors=True)
         (self.partial / "next").rename(self.partial / "bag")
-        self.state.tracker = self.processor.tracker.state()
+        self.state.engine = self.engine.state()
         (self.partial / "progress.json").write_text(json.dumps(asdict(self.state), indent=1))
 
     def _process(self, reader, out: ConnectionMap, progress) -> None:
@@ -150,8 +162,9 @@ class BagRun:
         by_topic = {c.topic: c.msgtype for c in reader.connections}
         window = int((max(self.params["camera_info_tolerance"], self.params["metric_source_tolerance"])
                       + PAIRING_MARGIN_S) * 1e9)
-        inputs = FrameInputs()
+        pairing = FramePairing()
         pending: list[Pending] = []
+        queue: list[Entry] = []
         image_index = 0
         for index, (connection, log_time, raw) in enumerate(reader.messages()):
             if self.stop_requested:
@@ -161,80 +174,85 @@ class BagRun:
                 out.write(connection.topic, connection.msgtype, log_time, raw)
             role = roles.get(connection.topic)
             if role == "image":
-                pending.append(Pending(image_index, log_time, raw, by_topic[connection.topic] == COMPRESSED))
+                pending.append(Pending(image_index, log_time, raw, by_topic[connection.topic] == COMPRESSED_IMAGE))
                 image_index += 1
-            elif role in ("camera_info", "sparse_info"):
-                rejection = inputs.add_camera_info(deserialize_message(raw, message_class(connection.msgtype)),
-                                                   sparse=role == "sparse_info")
+            elif role is not None:
+                msg = deserialize_message(raw, message_class(connection.msgtype))
+                rejection = pairing.add_camera_info(msg) if role == "camera_info" else pairing.add(role, msg)
                 if rejection and new:
                     self._count("skipped", f"{role} rejected: {rejection}")
-            elif role == "sparse_depth":
-                inputs.add_sparse_depth(deserialize_message(raw, message_class(connection.msgtype)))
-            elif role == "lidar":
-                inputs.add_lidar(deserialize_message(raw, message_class(connection.msgtype)))
             ready = [p for p in pending if p.log_time <= log_time - window]
             if ready:
                 pending = pending[len(ready):]
-                self._serve(ready, inputs, out, progress)
+                queue += self._entries(ready, pairing)
+                queue = self._flush(queue, out, progress)
             if new:
                 self.state.messages_done = index + 1
-        self._serve(pending, inputs, out, progress)
+        queue += self._entries(pending, pairing)
+        self._flush(queue, out, progress, final=True)
 
     def _count(self, kind: str, reason: str) -> None:
         counter = getattr(self.state, kind)
         counter[reason] = counter.get(reason, 0) + 1
 
-    def _serve(self, frames: list[Pending], inputs: FrameInputs, out: ConnectionMap, progress) -> None:
-        from rclpy.serialization import deserialize_message, serialize_message
+    def _entries(self, frames: list[Pending], pairing: FramePairing) -> list[Entry]:
+        """Decode and pair the frames not done yet (pairing happens now, while their companions are cached)."""
+        from rclpy.serialization import deserialize_message
 
-        image_class = message_class(COMPRESSED if frames and frames[0].compressed else "sensor_msgs/msg/Image")
-        decoded = []
+        entries = []
         for frame in frames:
             if frame.index < self.state.frames_done:
                 continue
-            msg = deserialize_message(frame.raw, image_class)
+            msg = deserialize_message(frame.raw, message_class(COMPRESSED_IMAGE if frame.compressed else IMAGE))
             try:
-                decoded.append((frame, msg, decode_image(msg, frame.compressed)))
+                rgb = decode_image(msg, frame.compressed)
             except InputError as exc:
-                self._count("skipped", f"image rejected: {exc}")
-                self.state.frames_done = frame.index + 1
-                if progress is not None:
-                    progress.update(1)
-        start = 0
-        while start < len(decoded):
+                entries.append(Entry(frame, skipped=f"image rejected: {exc}"))
+                continue
+            job, problems = pairing.job("", stamp_to_ns(msg.header.stamp), rgb, self.config,
+                                        needed_outputs(self.output_topics), context=(frame, msg.header))
+            entries.append(Entry(frame, job=job, problems=problems))
+        return entries
+
+    def _flush(self, queue: list[Entry], out: ConnectionMap, progress, final: bool = False) -> list[Entry]:
+        """Run the queued jobs through the engine ``batch`` at a time and write them, in frame order; returns what
+        is left for the next batch (nothing when ``final``)."""
+        from rclpy.serialization import serialize_message
+
+        while queue:
+            positions = [i for i, entry in enumerate(queue) if entry.job is not None]
+            if len(positions) < self.batch and not final:
+                break
             if self.stop_requested:
                 raise Interrupted()
-            shape = decoded[start][2].shape
-            end = start + 1
-            while end < len(decoded) and end - start < self.batch and decoded[end][2].shape == shape:
-                end += 1
-            batch = decoded[start:end]
+            count = positions[self.batch - 1] + 1 if len(positions) >= self.batch else len(queue)
+            batch, queue = queue[:count], queue[count:]
             began = time.perf_counter()
-            relatives = self.processor.infer([rgb for _, _, rgb in batch], self.config)
-            for (frame, msg, rgb), relative in zip(batch, relatives):
-                self._write_frame(frame, msg, rgb, relative, inputs, out, serialize_message)
+            results = iter(self.engine.run([entry.job for entry in batch if entry.job is not None]))
+            for entry in batch:
+                if entry.job is None:
+                    self._count("skipped", entry.skipped)
+                else:
+                    self._write(entry, next(results), out, serialize_message)
+                self.state.frames_done = entry.frame.index + 1
             self.state.seconds += time.perf_counter() - began
             if progress is not None:
                 progress.update(len(batch))
-            start = end
+        return queue
 
-    def _write_frame(self, frame, msg, rgb, relative, inputs, out, serialize_message) -> None:
-        stamp_ns = stamp_to_ns(msg.header.stamp)
-        camera, camera_note, rejection = inputs.camera_for(stamp_ns, rgb.shape, self.params["camera_info_tolerance"])
-        if rejection:
-            self._count("skipped", f"camera_info rejected: {rejection}")
-        hints, rejection = inputs.hints_for(self.config.scale_mode, stamp_ns, self.params["metric_source_tolerance"])
-        if rejection:
-            self._count("skipped", f"metric source rejected: {rejection}")
-        products = self.processor.postprocess(rgb, relative, camera, config=self.config, hints=hints,
-                                              stamp=stamp_ns / 1e9)
-        if camera is None and self.config.scale_mode != "none":
-            self._count("notes", f"no metric outputs: {camera_note or 'no camera info'}")
-        elif products.notes and self.config.scale_mode != "none":
-            self._count("notes", f"no metric outputs: {products.notes[0]}")
-        for topic, message in output_messages(products, msg.header, self.output_topics, stamp_ns):
+    def _write(self, entry: Entry, products, out: ConnectionMap, serialize_message) -> None:
+        for kind, reason in entry.problems:
+            self._count("skipped", f"{'camera_info' if kind == 'camera_info' else 'metric source'} rejected: "
+                                   f"{reason}")
+        if products.failed is not None:
+            self._count("skipped", f"frame failed: {products.failed.detail}")
+            return
+        frame, header = products.context
+        missing = products.metric_missing()
+        if missing is not None and self.config.scale_mode != "none":
+            self._count("notes", f"no metric outputs: {missing.detail}")
+        for topic, message in output_messages(products, header, self.output_topics, products.stamp_ns):
             name = f"{self.namespace}/{topic}"
             out.write(name, msgtype_of(message), frame.log_time, serialize_message(message))
             self.state.written[name] = self.state.written.get(name, 0) + 1
-        self.state.frames_done = frame.index + 1
         self.state.frames_served += 1

@@ -1,0 +1,85 @@
+"""Engine stages: the per-stream steps between the model and the outputs, with state that saves and restores.
+
+A stage is a subclass of :class:`Stage`; the engine gives every stream its own instance of each registered stage
+and calls :meth:`Stage.process` on each frame of that stream, in order. Stages may read and change the frame
+(:class:`~depthmaster_ros.engine.engine.FrameState`): its relative map, its scale, its missing outputs. Their
+``parameters`` join the parameter table (node, params files, CLIs) like the scale sources'. A new stage is one
+module plus its test: define the class and call :func:`register_stage` (the built-in ones are registered in
+``_ensure_builtins`` below, in processing order).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from ..parameter_spec import ParameterSpec
+
+
+class Stage:
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""  # the heading of its parameters in config/depthmaster.yaml
+    parameters: ClassVar[tuple[ParameterSpec, ...]] = ()
+
+    def process(self, frame) -> None:
+        raise NotImplementedError
+
+    def state(self) -> dict:
+        """What a later run needs to continue exactly from here (JSON-serialisable)."""
+        return {}
+
+    def restore(self, state: dict) -> None:
+        pass
+
+
+_stages: list[type[Stage]] = []
+_loaded = False
+_version = 0
+
+
+def _ensure_builtins() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        from .scale_stage import ScaleStage
+
+        register_stage(ScaleStage)
+
+
+def register_stage(stage: type[Stage], before: str | None = None) -> type[Stage]:
+    """Add a stage to every stream (new streams; existing engines keep their stages), last or ``before`` the
+    stage of that name."""
+    global _version
+    _ensure_builtins()
+    if any(existing.name == stage.name for existing in _stages):
+        raise ValueError(f"stage {stage.name!r} is already registered")
+    index = len(_stages)
+    if before is not None:
+        names = [existing.name for existing in _stages]
+        if before not in names:
+            raise ValueError(f"no stage {before!r} to insert {stage.name!r} before; stages: {names}")
+        index = names.index(before)
+    _stages.insert(index, stage)
+    _version += 1
+    return stage
+
+
+def unregister_stage(name: str) -> None:
+    global _version
+    _stages[:] = [s for s in _stages if s.name != name]
+    _version += 1
+
+
+def stage_classes() -> tuple[type[Stage], ...]:
+    _ensure_builtins()
+    return tuple(_stages)
+
+
+def stages_version() -> int:
+    _ensure_builtins()
+    return _version
+
+
+def restore_stages(stages: list[Stage], state: dict[str, Any]) -> None:
+    for stage in stages:
+        if stage.name in state:
+            stage.restore(state[stage.name])

@@ -1,0 +1,155 @@
+"""The node's ROS parameters: declared from the one table (``parameters.py``) with descriptors, forgiving what ROS
+users type, strict about what they mean.
+
+* An integer where a double is declared (``-p scale:=2``, ``camera_height: 1`` in YAML, ``ros2 param set ...
+  scale 2``) is taken as that double, and the parameter keeps its declared type for reads; integers in a list
+  of doubles likewise.
+* A start-up value that cannot be used (a double for an integer, a list of the wrong length, NaN, a zero
+  quaternion, an empty region) is refused with a one-line reason on the log and ``/diagnostics``; the default is
+  kept and the node runs. Only ``cameras`` (which shapes every topic) stops the node.
+* A name the node does not know (``scale_mod``) is named on the log and ``/diagnostics`` with the closest known
+  name; parameters that were replaced (``compile``) are translated with a warning.
+* Live changes are validated as a whole (ranges, finiteness, cross-parameter rules) and refused with the reason;
+  the old value stays.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType, SetParametersResult
+from rclpy.parameter import Parameter
+
+from ..parameters import RENAMED, check_values, normalize, per_camera_names, spec, spec_for, specs, suggest, \
+    translate_renamed
+
+_TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
+          float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING,
+          list: ParameterType.PARAMETER_DOUBLE_ARRAY}
+
+
+def descriptor(item, name: str | None = None) -> ParameterDescriptor:
+    kind = ParameterType.PARAMETER_STRING_ARRAY if item.item_type is str else _TYPES[item.type]
+    desc = ParameterDescriptor(name=name or item.name, type=kind, description=item.description,
+                               read_only=item.read_only)
+    constraints = []
+    if item.allowed:
+        constraints.append("one of: " + ", ".join(item.allowed))
+    if item.min_value is not None and item.max_value is not None:
+        if item.type is int:
+            desc.integer_range = [IntegerRange(from_value=int(item.min_value), to_value=int(item.max_value), step=1)]
+        else:
+            desc.floating_point_range = [FloatingPointRange(from_value=float(item.min_value),
+                                                            to_value=float(item.max_value), step=0.0)]
+    elif item.min_value is not None:
+        constraints.append(f">= {item.min_value}")
+    if item.per_camera:
+        constraints.append("per camera (CAMERA.NAME with several cameras)")
+    desc.additional_constraints = "; ".join(constraints)
+    return desc
+
+
+def _as_declared(item, value: Any) -> Any:
+    """The value in the declared ROS type where that is unambiguous (see ParameterSpec.coerce)."""
+    return item.coerce(list(value) if isinstance(value, tuple) else value)
+
+
+class NodeParameters:
+    """Declares the table's parameters on ``node`` and keeps them valid. ``problems``: the start-up values that
+    were refused or unknown (one line each), for /diagnostics."""
+
+    def __init__(self, node, on_change: Callable[[], None]):
+        self._node = node
+        self.problems: list[str] = []
+        overrides = node._parameter_overrides  # the -p / --params-file values, before anything is declared
+        self._translate_renamed(overrides)
+        cameras = self._cameras(overrides)
+        self.cameras = cameras
+        for item in specs():
+            self._clean_override(overrides, item.name, item)
+            if item.item_type is str:  # an empty default would make rclpy guess a byte array
+                node.declare_parameter(item.name, Parameter.Type.STRING_ARRAY, descriptor(item))
+            else:
+                node.declare_parameter(item.name, item.default, descriptor(item))
+        for camera in cameras:
+            for name in per_camera_names():
+                key = f"{camera}.{name}"
+                self._clean_override(overrides, key, spec(name))
+                node.declare_parameter(key, node.get_parameter(name).value, descriptor(spec(name), key))
+        for name in sorted(overrides):
+            if not node.has_parameter(name) and not name.startswith("qos_overrides."):
+                self._problem(f"unknown parameter '{name}' ignored{suggest(name, cameras)}")
+        node.add_pre_set_parameters_callback(self._coerce)
+        node.add_on_set_parameters_callback(self._validate)
+        node.add_post_set_parameters_callback(lambda _parameters: on_change())
+
+    # ------------------------------------------------------------------ start-up
+    def _problem(self, message: str) -> None:
+        self.problems.append(message)
+        self._node.get_logger().error(message)
+
+    def _translate_renamed(self, overrides: dict) -> None:
+        old = {name: overrides[name].value for name in RENAMED if name in overrides}
+        if not old:
+            return
+        translated, warnings = translate_renamed(old)
+        for name in old:
+            del overrides[name]
+        for name, value in translated.items():
+            overrides.setdefault(name, Parameter(name, value=value))
+        for message in warnings:
+            self._node.get_logger().warning(message)
+
+    def _cameras(self, overrides: dict) -> list[str]:
+        item = spec("cameras")
+        value = list(overrides["cameras"].value or []) if "cameras" in overrides else []
+        reason = item.check(value)
+        if reason:  # a structural parameter that no later transition can fix
+            raise ValueError(reason)
+        return value
+
+    def _clean_override(self, overrides: dict, name: str, item) -> None:
+        """Coerce a start-up value to the declared type, or refuse it (the default stays) with the reason."""
+        if name not in overrides:
+            return
+        value = overrides[name].value
+        reason = item.check(value, name)
+        if reason is None:
+            overrides[name] = Parameter(name, value=_as_declared(item, value))
+        else:
+            del overrides[name]
+            shown = list(item.default) if isinstance(item.default, list) else item.default
+            self._problem(f"{reason}; keeping the default {name} = {shown!r}")
+
+    # ------------------------------------------------------------------ live changes
+    def _coerce(self, parameters: list) -> list:
+        """pre-set: integers for doubles become doubles, so the declared type is kept."""
+        result = []
+        for parameter in parameters:
+            item = spec_for(parameter.name, self.cameras)
+            if item is not None and item.type in (float, list) and item.item_type is float and parameter.type_ in (
+                    Parameter.Type.INTEGER, Parameter.Type.INTEGER_ARRAY):
+                parameter = Parameter(parameter.name, value=_as_declared(item, parameter.value))
+            result.append(parameter)
+        return result
+
+    def _validate(self, parameters) -> SetParametersResult:
+        changes = {}
+        for parameter in parameters:
+            item = spec_for(parameter.name, self.cameras)
+            if item is not None:
+                changes[parameter.name] = normalize(parameter.name, parameter.value, self.cameras)
+        problems = check_values({**self.values(), **changes}) if changes else []
+        return SetParametersResult(successful=not problems, reason="; ".join(problems))
+
+    def values(self) -> dict[str, Any]:
+        """Every parameter's current value (canonical Python types), per-camera ones as CAMERA.NAME."""
+        node = self._node
+        values = {item.name: normalize(item.name, node.get_parameter(item.name).value, ())
+                  for item in specs() if item.item_type is not str}
+        values["cameras"] = list(self.cameras)
+        for camera in self.cameras:
+            for name in per_camera_names():
+                key = f"{camera}.{name}"
+                values[key] = normalize(key, node.get_parameter(key).value, self.cameras)
+        return values

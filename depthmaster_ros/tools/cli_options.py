@@ -1,0 +1,106 @@
+"""The command-line tools' shared options, taken from the parameter table: the same names (``checkpoint`` ->
+``--checkpoint``), defaults, meanings and checks as the node's parameters, one spelling for image sizes
+(WIDTHxHEIGHT, as ``warmup_size``), and one way to turn them into a model backend."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..parameters import defaults, parse_size, spec
+
+MODEL_OPTIONS = ("checkpoint", "allow_download", "device", "dtype", "backend")
+
+
+def _help(name: str) -> str:
+    item = spec(name)
+    default = item.default if not isinstance(item.default, bool) else ("on" if item.default else "off")
+    return f"{item.description} (default: {default!s}; the params file's with --params)".replace("%", "%%")
+
+
+def add_model_options(parser: argparse.ArgumentParser, params_file: bool = False) -> None:
+    """--checkpoint, --allow-download, --device, --dtype, --backend and --threads, as the node's parameters (and
+    --params, the node's params file, when ``params_file``: these options override its values)."""
+    group = parser.add_argument_group("model (the node's parameters of the same names)")
+    if params_file:
+        group.add_argument("--params", type=_existing_file, metavar="FILE",
+                           help="the node's parameters YAML (config/depthmaster.yaml format); its values are used, "
+                                "the options below override them")
+    for name in MODEL_OPTIONS:
+        item = spec(name)
+        flag = "--" + name.replace("_", "-")
+        if item.type is bool:
+            group.add_argument(flag, action="store_true", default=None, help=_help(name))
+        else:
+            group.add_argument(flag, default=None, choices=item.allowed, help=_help(name))
+    group.add_argument("--threads", type=_non_negative_int, default=None, metavar="N",
+                       help=spec("cpu_threads").description + " Set it when other programs share the CPU "
+                       "(0 = torch's default).")
+
+
+def add_processing_res(parser: argparse.ArgumentParser, default_text: str) -> None:
+    parser.add_argument("--processing-res", type=_non_negative_int, default=None, metavar="N",
+                        help=f"{spec('processing_res').description} (default: {default_text})")
+
+
+def add_colormap(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--colormap", default=spec("colormap").default, type=_colormap,
+                        help=f"{spec('colormap').description} (default: {spec('colormap').default})")
+
+
+def model_values(args: argparse.Namespace, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The parameter values a tool runs with: the params file's (or the defaults), with the options given."""
+    values = dict(params if params is not None else defaults())
+    for name in MODEL_OPTIONS:
+        given = getattr(args, name, None)
+        if given is not None:
+            values[name] = given
+    if getattr(args, "threads", None) is not None:
+        values["cpu_threads"] = args.threads
+    return values
+
+
+def create_backend(values: dict[str, Any]):
+    """The model backend of these parameter values, with the CPU threads applied first."""
+    from ..model.backends import ModelConfig, create_backend as create
+    from ..model.device import apply_cpu_threads
+
+    apply_cpu_threads(values["cpu_threads"])
+    return create(ModelConfig.from_parameters(values))
+
+
+def size_list(text: str) -> list[tuple[int, int]]:
+    """'640x480,1280x720' -> [(640, 480), (1280, 720)] (WIDTHxHEIGHT, as warmup_size)."""
+    sizes = []
+    for item in text.split(","):
+        size = parse_size(item.strip())
+        if size is None or min(size) < 8:
+            raise argparse.ArgumentTypeError(f"size '{item}' is not WIDTHxHEIGHT with both at least 8, e.g. 640x480")
+        sizes.append(size)
+    return sizes
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
+    return value
+
+
+def _existing_file(text: str):
+    from pathlib import Path
+
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{text} is not a file")
+    return path
+
+
+def _colormap(name: str) -> str:
+    reason = spec("colormap").check(name)
+    if reason:
+        raise argparse.ArgumentTypeError(reason)
+    return name
