@@ -1,4 +1,5 @@
-"""Opening and writing rosbag2 folders, and mapping ROS type names to rclpy message classes."""
+"""Opening and writing rosbag2 folders, the bytes a message is written as, and ROS type names <-> rclpy message
+classes."""
 
 from __future__ import annotations
 
@@ -23,18 +24,37 @@ def typestore():
     return get_typestore(Stores.ROS2_KILTED)
 
 
-def open_reader(path: str | Path) -> Reader:
+def open_reader(path: str | Path, salvage: bool = False):
+    """A reader of the rosbag2 folder (or single .mcap / .db3 file) at ``path``. A bag that does not open (cut
+    short: no mcap footer, a sqlite3 file shorter than its header, no metadata.yaml) is a BagError that points at
+    ``--salvage``; with ``salvage`` it is read as far as it is readable instead
+    (:class:`~depthmaster_ros.rosbag.salvage.SalvageReader`, whose ``report`` says what was lost)."""
+    from .salvage import STORAGE_SUFFIXES, SalvageError, SalvageReader
+
     path = Path(path)
     if not path.exists():
         raise BagError(f"bag '{path}' does not exist")
-    if not path.is_dir() or not (path / "metadata.yaml").is_file():
-        raise BagError(f"'{path}' is not a rosbag2 folder (a folder with metadata.yaml and .mcap or .db3 files)")
+    storage_files = [path] if path.suffix in STORAGE_SUFFIXES else (
+        [f for f in path.iterdir() if f.suffix in STORAGE_SUFFIXES] if path.is_dir() else [])
+    if path.is_file() and path.suffix not in STORAGE_SUFFIXES or path.is_dir() and not storage_files:
+        raise BagError(f"'{path}' is not a rosbag2 bag (a folder with metadata.yaml and .mcap or .db3 files, or "
+                       "one .mcap or .db3 file)")
     try:
+        if path.is_dir() and not (path / "metadata.yaml").is_file():
+            raise BagError(f"it has {', '.join(sorted(f.name for f in storage_files))} but no metadata.yaml")
         reader = Reader(path)
         reader.open()
-    except Exception as exc:
+        return reader
+    except PermissionError as exc:
         raise BagError(f"cannot open bag '{path}': {exc}") from exc
-    return reader
+    except Exception as exc:
+        if not salvage:
+            raise BagError(f"cannot open bag '{path}': {exc}. If it was cut short (a recording that lost power or "
+                           "was killed), --salvage reads what is readable and reports what was lost") from exc
+        try:
+            return SalvageReader(path)
+        except (SalvageError, OSError) as salvage_exc:
+            raise BagError(f"cannot open bag '{path}': {exc}; salvaging it failed too: {salvage_exc}") from exc
 
 
 def open_writer(path: str | Path, storage: str = "mcap") -> Writer:
@@ -46,6 +66,17 @@ def open_writer(path: str | Path, storage: str = "mcap") -> Writer:
         writer.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
     writer.open()
     return writer
+
+
+def cdr_bytes(message) -> bytes:
+    """The CDR bytes of an rclpy message with every padding byte zero. rclpy's serializer leaves padding
+    uninitialised (two runs would write different bytes for equal messages); rosbags' serializer zeroes it, so
+    the bytes are serialised by rclpy and re-serialised by rosbags: the same fields, reproducible bytes."""
+    from rclpy.serialization import serialize_message
+
+    msgtype = msgtype_of(message)
+    store = typestore()
+    return bytes(store.serialize_cdr(store.deserialize_cdr(serialize_message(message), msgtype), msgtype))
 
 
 class ConnectionMap:
