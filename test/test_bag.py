@@ -42,7 +42,7 @@ SIZE = dict(width=64, height=48)
 
 def params(**changes):
     values = defaults()
-    values.update(processing_res=64, **changes)
+    values.update({"processing_res": 64, **changes})
     return values
 
 
@@ -59,7 +59,7 @@ def read_all(path):
 def run_bag(backend, input_bag, output_bag, values, **kwargs):
     if not hasattr(backend, "infer"):  # a pipeline
         backend = PipelineBackend(backend)
-    reader = open_reader(input_bag)
+    reader = open_reader(input_bag, salvage=kwargs.get("salvage", False))
     topics = choose_topics(reader, scale_mode=values["scale_mode"],
                            inputs={"sparse_depth": TOPICS["lidar_depth"]} if values["scale_mode"] == "sparse_depth"
                            else {})
@@ -128,10 +128,11 @@ def test_mcap_library_reads_the_output(pipeline, sample, tmp_path):
     assert decoded[0].channel.message_encoding == "cdr" and decoded[0].schema.encoding == "ros2msg"
 
 
-def fake_for(sample_frames=6):
+def fake_for(sample_frames=6, size=SIZE):
+    """The test double knowing the sample bag's frames (of this size)."""
     fake = FakeBackend()
     for index in range(sample_frames):
-        rgb, depth = render(PinholeCamera.with_size(**SIZE), t=index / 10.0)
+        rgb, depth = render(PinholeCamera.with_size(**size), t=index / 10.0)
         fake.register(rgb, simulate(depth))
     return fake
 
@@ -301,6 +302,18 @@ def test_command_line(tiny_checkpoint, sample, tmp_path):
     assert result.returncode == 2 and "--image-topic /nope is not in the bag" in result.stderr
 
 
+def test_command_line_salvages_a_bag_cut_short(tiny_checkpoint, tmp_path):
+    from test_salvage import cut_short
+
+    bag = cut_short(write_sample_bag(tmp_path / "in", frames=6, storage="sqlite3", **SIZE), tmp_path, 0.6)
+    result = run_cli(bag, tmp_path / "out", "--checkpoint", tiny_checkpoint, "--salvage", "--no-copy-input")
+    assert result.returncode == 0, result.stderr
+    served = int(result.stdout.split(" frames served")[0].split()[-1])
+    assert 0 < served < 6 and f"salvaging {bag}: read " in result.stderr
+    assert f"salvaged input: read " in result.stdout and f"/camera/image_raw {6 - served} of 6" in result.stdout
+    assert len(read_all(tmp_path / "out")["/camera/depth/relative"]) == served
+
+
 def test_command_line_takes_one_cameras_values_from_a_multi_camera_params_file(tiny_checkpoint, sample, tmp_path):
     params_file = tmp_path / "cams.yaml"
     params_file.write_text("/**:\n  ros__parameters:\n    processing_res: 64\n    scale_mode: fixed\n"
@@ -317,23 +330,91 @@ def test_command_line_takes_one_cameras_values_from_a_multi_camera_params_file(t
     assert result.returncode == 2 and "camera 'left' is not one of cameras ['front', 'rear']" in result.stderr
 
 
-def test_ctrl_c_leaves_no_output_and_resume_finishes(tiny_checkpoint, tmp_path):
-    bag = write_sample_bag(tmp_path / "long", frames=30, **SIZE)
+def same_bytes(a, b):
+    import filecmp
+
+    names = sorted(p.name for p in a.iterdir())
+    return names == sorted(p.name for p in b.iterdir()) and all(
+        filecmp.cmp(a / name, b / name, shallow=False) for name in names)
+
+
+@pytest.fixture(scope="module")
+def long_run(tiny_checkpoint, tmp_path_factory):
+    """A 20-frame bag, the options of a command-line run, and the output of the same run in this process (the
+    same checkpoint and parameters), under the same name."""
+    from depthmaster_ros.tools.cli_options import create_backend
+
+    tmp_path = tmp_path_factory.mktemp("long_run")
+    bag = write_sample_bag(tmp_path / "long", frames=20, **SIZE)
     params_file = tmp_path / "p.yaml"
-    params_file.write_text("depthmaster:\n  ros__parameters:\n    processing_res: 256\n")
-    options = ["--checkpoint", str(tiny_checkpoint), "--params", str(params_file)]
-    command = [str(BIN / "depthmaster-bag"), str(bag), str(tmp_path / "out"), *options]
+    params_file.write_text("depthmaster:\n  ros__parameters:\n    processing_res: 64\n    scale_mode: fixed\n"
+                           "    scale: 0.6\n    shift: 0.15\n")
+    values = params(scale_mode="fixed", scale=0.6, shift=0.15, checkpoint=str(tiny_checkpoint))
+    reference = tmp_path / "reference" / "out"
+    run_bag(create_backend(values), bag, reference, values, split_frames=3)[1]()
+    return bag, ["--checkpoint", str(tiny_checkpoint), "--params", str(params_file), "--split-frames", "3"], \
+        reference
+
+
+def checkpoints(partial):
+    try:
+        return len(json.loads((partial / "progress.json").read_text())["files"])
+    except (OSError, ValueError, KeyError):  # not there yet, or being replaced
+        return 0
+
+
+def started(command, until, timeout=240):
+    """The command running, once ``until()`` holds (it is still running then: the test needs it mid-run)."""
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    partial = tmp_path / "out.partial"
-    while not partial.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(1.0)  # a few frames
-    process.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + timeout
+    while not until() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert process.poll() is None, process.communicate()[1]
+    return process
+
+
+def test_sigint_and_sigkill_then_resume_give_the_bytes_of_an_uninterrupted_run(long_run, tmp_path):
+    bag, options, reference = long_run
+    out, partial = tmp_path / "out", tmp_path / "out.partial"
+    command = [str(BIN / "depthmaster-bag"), str(bag), str(out), *options]
+
+    process = started(command, lambda: checkpoints(partial) >= 1)
+    process.send_signal(signal.SIGINT)  # Ctrl-C: stops after the current batch, saves everything done
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
-    assert "interrupted after" in stderr and not (tmp_path / "out").exists()
-    assert (partial / "progress.json").is_file() and (bag / "metadata.yaml").is_file()
-    result = run_cli(bag, tmp_path / "out", *options, "--resume")
+    assert "interrupted after" in stderr and "all saved" in stderr and not out.exists()
+
+    saved = checkpoints(partial)
+    process = started(command + ["--resume"], lambda: checkpoints(partial) >= saved + 1)
+    process.kill()  # SIGKILL: no chance to save; the file being written is left incomplete
+    process.communicate(timeout=60)
+    assert not out.exists() and checkpoints(partial) >= saved + 1
+
+    result = run_cli(bag, out, *options)
+    assert result.returncode == 2 and "holds an unfinished run of this output: continue it with --resume" in \
+        result.stderr
+    result = run_cli(bag, out, *options, "--resume")
     assert result.returncode == 0, result.stderr
-    assert "30 frames served" in result.stdout and len(read_all(tmp_path / "out")["/camera/depth/relative"]) == 30
+    assert "frames were saved at its last checkpoint" in result.stderr and "20 frames served" in result.stdout
+    assert same_bytes(out, reference) and not partial.exists()
+
+
+def test_a_full_disk_says_so_and_resumes(long_run, tmp_path):
+    """On a real full disk: a 300 kB tmpfs in a user and mount namespace (skipped where those are not allowed)."""
+    import shutil
+
+    bag, options, reference = long_run
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if shutil.which("unshare") is None or subprocess.run(
+            ["unshare", "-rm", "mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(disk)]).returncode:
+        pytest.skip("no user and mount namespaces here to mount a small tmpfs")
+    tool = f"{BIN / 'depthmaster-bag'} {bag} {disk / 'out'} {' '.join(options)}"
+    script = (f"mount -t tmpfs -o size=300k tmpfs {disk} && {{ {tool}; echo \"exit $?\"; "
+              f"mount -o remount,size=64m {disk} && {tool} --resume && cp -r {disk / 'out'} {tmp_path}; }}")
+    result = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "exit 2" in result.stdout and f"the disk is full: no space left writing {disk / 'out.partial'}" in \
+        result.stderr and "of 20 frames); free some space and continue with" in result.stderr
+    assert "[Errno 28]" not in result.stderr and "20 frames served" in result.stdout
+    assert same_bytes(tmp_path / "out", reference)

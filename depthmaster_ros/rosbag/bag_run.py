@@ -1,36 +1,41 @@
-"""One offline run: a rosbag2 in, a rosbag2 of depth products out, through the frame engine the node uses.
+"""One offline run: a rosbag2 in, a rosbag2 of depth products out, through the frame engine the node uses. The
+one frame loop of depthmaster-bag and of the fleet runner (which runs it per bag, with its model passes in model
+actors).
 
-Messages are read in log order. Camera infos and the scale sources' measurements (sparse depth images, LiDAR
-scans, ...) go into the same :class:`~depthmaster_ros.messages.pairing.FramePairing` the node uses; each image
-waits until the bag has been read a little past it (so its companions, which may be logged just after it, are
-there), becomes a frame job, and jobs go to the engine ``batch`` at a time; the node's output messages are
-written with the image's header and log time.
+The bag's frames come paired as engine jobs (:mod:`bag_frames`) and go to the model ``batch`` at a time
+(:mod:`inference`: here, or remote with up to ``in_flight`` batches outstanding); the per-stream stages run in
+this process in frame order and the node's output messages are written with each image's header and log time
+(:mod:`frame_writer`), plus a copy of the input. Whatever the model's latency, messages are written in one
+order: the input copy and each batch's outputs where a one-batch-at-a-time run writes them, so every runner
+writes the same bytes.
 
-Safety: everything is written under ``OUTPUT.partial/``, which becomes ``OUTPUT`` only when the run completes.
-An interrupted run (Ctrl-C / SIGTERM) stops at a batch boundary, closes its bag properly and records its
-progress; ``resume=True`` copies that bag and continues from the next frame, with the engine's stage state (the
-scale tracker), so the result equals an uninterrupted run.
+Safety (:mod:`partial_output`): everything is written under ``OUTPUT.partial/``, which becomes ``OUTPUT`` only
+when the run completes. The output is split into files every ``split_frames`` frames, and each split is a
+checkpoint (run state, the scale tracker's included, flushed to disk). Ctrl-C / SIGTERM stops at a batch
+boundary and saves everything done; after a hard crash (SIGKILL, power loss, a full disk) the run continues
+from the last checkpoint. Either way ``resume=True`` gives the same bag, byte for byte, as an uninterrupted run.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..engine.config import ProcessingConfig
 from ..engine.engine import FrameEngine
-from ..messages.conversions import InputError, decode_image, stamp_to_ns
-from ..messages.outputs import output_messages
-from ..messages.pairing import FramePairing
-from ..messages.topics import COMPRESSED_IMAGE, IMAGE, OUTPUT_TOPICS, needed_outputs
-from .io import BagError, ConnectionMap, message_class, msgtype_of, open_reader, open_writer
+from ..messages.topics import OUTPUT_TOPICS, needed_outputs
+from .bag_frames import BagFrames, Entry
+from .frame_writer import FrameWriter
+from .inference import LocalInference
+from .io import BagError, open_reader, open_writer
+from .partial_output import CannotResume, PartialOutput
+from .run_state import RunState, fingerprint
 from .topics import parent
 
-PAIRING_MARGIN_S = 0.2  # read this much (log time) past an image beyond the pairing tolerances before serving it
+SPLIT_FRAMES = 100  # frames per output file (and between checkpoints) unless told otherwise
 
 
 class Interrupted(Exception):
@@ -38,221 +43,189 @@ class Interrupted(Exception):
 
 
 @dataclass
-class RunState:
-    """Progress of a run, saved in OUTPUT.partial/progress.json."""
+class Copy:
+    """An input message to copy into the output."""
 
-    fingerprint: str = ""
-    messages_done: int = 0  # input messages fully handled (copied, cached)
-    frames_done: int = 0  # image messages handled (served or skipped)
-    frames_served: int = 0
-    skipped: dict = field(default_factory=dict)  # reason -> count
-    notes: dict = field(default_factory=dict)  # frames served without metric outputs: reason -> count
-    written: dict = field(default_factory=dict)  # output topic -> messages
-    seconds: float = 0.0  # processing time (model + post-processing + serialisation)
-    engine: dict | None = None  # the engine's stage state (scale tracker, ...) after the last frame
-
-
-@dataclass
-class Pending:
-    index: int
+    topic: str
+    msgtype: str
     log_time: int
     raw: bytes
-    compressed: bool
 
 
 @dataclass
-class Entry:
-    """A frame waiting for its batch: its job, or why it was skipped; the problems met pairing it."""
+class Batch:
+    """Frames submitted together (with the skipped ones among them), waiting for their relative maps."""
 
-    frame: Pending
-    job: object = None
-    skipped: str = ""
-    problems: list = field(default_factory=list)
-
-
-def _fingerprint(input_bag: Path, params: dict, topics: dict, namespace: str, copy_input: bool, storage: str) -> str:
-    text = json.dumps({"input": str(input_bag.resolve()), "metadata": (input_bag / "metadata.yaml").read_text(),
-                       "params": params, "topics": topics, "namespace": namespace, "copy_input": copy_input,
-                       "storage": storage}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    entries: list[Entry]
+    handle: object
 
 
 class BagRun:
+    """``backend``: the model backend (None with ``inference``, which then runs the model passes). ``log``: takes
+    the lines a user should read (starting over, resuming)."""
+
     def __init__(self, backend, params: dict, input_bag: Path, output_bag: Path, topics: dict,
                  output_namespace: str | None = None, storage: str = "mcap", batch: int = 1,
-                 copy_input: bool = True):
+                 copy_input: bool = True, split_frames: int = SPLIT_FRAMES, salvage: bool = False,
+                 inference=None, in_flight: int = 1, writer_factory=open_writer, log=lambda line: None):
         if batch < 1:
             raise BagError(f"batch must be >= 1, got {batch}")
+        if split_frames < 1:
+            raise BagError(f"split_frames must be >= 1, got {split_frames}")
         self.params = params
         self.config = ProcessingConfig.from_parameters(params)
         self.engine = FrameEngine(backend, max_batch=batch)
+        self.inference = inference or LocalInference(self.engine)
         self.input_bag, self.output_bag = Path(input_bag), Path(output_bag)
-        self.partial = self.output_bag.with_name(self.output_bag.name + ".partial")
+        self.partial = PartialOutput(self.output_bag, storage, writer_factory)
         self.topics = topics
         namespace = output_namespace if output_namespace is not None else parent(topics["image"])
         self.namespace = "/" + namespace.strip("/") if namespace.strip("/") else ""
-        self.storage, self.batch, self.copy_input = storage, batch, copy_input
+        self.batch, self.copy_input, self.split_frames, self.salvage = batch, copy_input, split_frames, salvage
+        self.in_flight = in_flight
         self.output_topics = set(OUTPUT_TOPICS)
+        self.writer = FrameWriter(self.namespace, self.output_topics, self.config.scale_mode)
+        self.log = log
         self.stop_requested = False
-        self.state = RunState(fingerprint=_fingerprint(self.input_bag, params, topics, self.namespace, copy_input,
-                                                       storage))
+        self.salvage_report = None  # what a salvaged input lost
+        self.resumed_frames = 0  # frames done when this run started (a resumed run)
+        self.state = RunState(fingerprint=fingerprint(self.input_bag, params=params, topics=topics,
+                                                      namespace=self.namespace, copy_input=copy_input,
+                                                      storage=storage, batch=batch, split_frames=split_frames))
+
+    @property
+    def saved_frames(self) -> int:
+        """Frames done at the last checkpoint: what a resumed run keeps."""
+        return self.partial.saved_frames
 
     # ------------------------------------------------------------------ the run
-    def run(self, resume: bool = False, progress=None) -> RunState:
+    def run(self, resume: bool | str = False, progress=None) -> RunState:
+        """``resume``: continue a saved run of this output (``"auto"``: if there is one, silently starting
+        otherwise); ``progress``: gets ``update(frames)`` as frames are done."""
         if self.output_bag.exists():
             raise BagError(f"output '{self.output_bag}' already exists; remove it or choose another name")
-        reader = open_reader(self.input_bag)
-        writer = None
+        reader = open_reader(self.input_bag, salvage=self.salvage)
+        self.salvage_report = getattr(reader, "report", None)
         try:
-            if self.partial.exists() and not resume:
-                raise BagError(f"'{self.partial}' holds an interrupted run of this output: continue it with --resume, "
-                               "or delete it to start over")
-            out = self._open_output(resume)
-            writer = out.writer
-            self._process(reader, out, progress)
-            writer.close()
-            writer = None
-            (self.partial / "next").rename(self.output_bag)
-            shutil.rmtree(self.partial)
+            complete = self._start(resume)
+            if not complete:
+                self._process(reader, progress)
+            self.state.engine = self.engine.state()
+            self.partial.finish(self.state.as_dict(), self.state.summary())
             return self.state
         except Interrupted:
-            self._save_partial(writer)
-            writer = None
+            raise
+        except BaseException:  # a failure (a full disk, ...): the last checkpoint stays, resumable
+            self.partial.abandon()
             raise
         finally:
-            if writer is not None:  # a failure: keep what is resumable, never a half bag under the output name
-                self._save_partial(writer)
             reader.close()
 
-    def _open_output(self, resume: bool) -> ConnectionMap:
-        """Writer at OUTPUT.partial/next; on resume, first the messages of the saved OUTPUT.partial/bag."""
-        if resume and self.partial.exists():
-            progress = self.partial / "progress.json"
-            if not progress.is_file() or not (self.partial / "bag" / "metadata.yaml").is_file():
-                raise BagError(f"'{self.partial}' has no complete saved run to resume (the process was killed?); "
-                               "delete it and start over")
-            saved = RunState(**json.loads(progress.read_text()))
-            if saved.fingerprint != self.state.fingerprint:
-                raise BagError(f"'{self.partial}' was made from another input, parameters or options; delete it "
-                               "or run with the same settings")
-            self.state = saved
-            if saved.engine is not None:
-                self.engine.restore(saved.engine)
-            shutil.rmtree(self.partial / "next", ignore_errors=True)
-            out = ConnectionMap(open_writer(self.partial / "next", self.storage))
-            previous = open_reader(self.partial / "bag")
-            for connection, log_time, raw in previous.messages():
-                out.write(connection.topic, connection.msgtype, log_time, raw)
-            previous.close()
-            return out
-        self.partial.mkdir(parents=True)
-        return ConnectionMap(open_writer(self.partial / "next", self.storage))
-
-    def _save_partial(self, writer) -> None:
-        writer.close()
-        shutil.rmtree(self.partial / "bag", ignore_errors=True)
-        (self.partial / "next").rename(self.partial / "bag")
-        self.state.engine = self.engine.state()
-        (self.partial / "progress.json").write_text(json.dumps(asdict(self.state), indent=1))
-
-    def _process(self, reader, out: ConnectionMap, progress) -> None:
-        from rclpy.serialization import deserialize_message
-
-        roles = {topic: role for role, topic in self.topics.items() if topic}
-        by_topic = {c.topic: c.msgtype for c in reader.connections}
-        window = int((max(self.params["camera_info_tolerance"], self.params["metric_source_tolerance"])
-                      + PAIRING_MARGIN_S) * 1e9)
-        pairing = FramePairing()
-        pending: list[Pending] = []
-        queue: list[Entry] = []
-        image_index = 0
-        for index, (connection, log_time, raw) in enumerate(reader.messages()):
-            if self.stop_requested:
-                raise Interrupted()
-            new = index >= self.state.messages_done
-            if self.copy_input and new:
-                out.write(connection.topic, connection.msgtype, log_time, raw)
-            role = roles.get(connection.topic)
-            if role == "image":
-                pending.append(Pending(image_index, log_time, raw, by_topic[connection.topic] == COMPRESSED_IMAGE))
-                image_index += 1
-            elif role is not None:
-                msg = deserialize_message(raw, message_class(connection.msgtype))
-                rejection = pairing.add_camera_info(msg) if role == "camera_info" else pairing.add(role, msg)
-                if rejection and new:
-                    self._count("skipped", f"{role} rejected: {rejection}")
-            ready = [p for p in pending if p.log_time <= log_time - window]
-            if ready:
-                pending = pending[len(ready):]
-                queue += self._entries(ready, pairing)
-                queue = self._flush(queue, out, progress)
-            if new:
-                self.state.messages_done = index + 1
-        queue += self._entries(pending, pairing)
-        self._flush(queue, out, progress, final=True)
-
-    def _count(self, kind: str, reason: str) -> None:
-        counter = getattr(self.state, kind)
-        counter[reason] = counter.get(reason, 0) + 1
-
-    def _entries(self, frames: list[Pending], pairing: FramePairing) -> list[Entry]:
-        """Decode and pair the frames not done yet (pairing happens now, while their companions are cached)."""
-        from rclpy.serialization import deserialize_message
-
-        entries = []
-        for frame in frames:
-            if frame.index < self.state.frames_done:
-                continue
-            msg = deserialize_message(frame.raw, message_class(COMPRESSED_IMAGE if frame.compressed else IMAGE))
+    def _start(self, resume: bool) -> bool:
+        """Fresh, or the saved run continued; whether the saved run had processed everything already."""
+        folder = self.partial.folder
+        if folder.exists():
+            if not resume:
+                raise BagError(f"'{folder}' holds an unfinished run of this output: continue it with --resume, or "
+                               "delete it to start over")
             try:
-                rgb = decode_image(msg, frame.compressed)
-            except InputError as exc:
-                entries.append(Entry(frame, skipped=f"image rejected: {exc}"))
-                continue
-            job, problems = pairing.job("", stamp_to_ns(msg.header.stamp), rgb, self.config,
-                                        needed_outputs(self.output_topics), context=(frame, msg.header))
-            entries.append(Entry(frame, job=job, problems=problems))
-        return entries
+                saved, complete = self.partial.load(self.state.fingerprint)
+                self.state = RunState.from_dict(saved)
+            except (CannotResume, ValueError, TypeError, KeyError) as exc:
+                self.log(f"cannot resume {folder}: {exc}; starting over")
+                shutil.rmtree(folder)
+            else:
+                if self.state.engine is not None:
+                    self.engine.restore(self.state.engine)
+                self.resumed_frames = self.state.frames_done
+                if self.state.frames_done or complete:
+                    self.log(f"resuming {folder}: {self.state.frames_done} frames were saved at its last checkpoint")
+                else:
+                    self.log(f"resuming {folder}: no frame was saved before it stopped, so this starts over")
+                return complete
+        elif resume is True:
+            self.log(f"no {folder} to resume: starting")
+        self.partial.start(self.state.as_dict())
+        return False
 
-    def _flush(self, queue: list[Entry], out: ConnectionMap, progress, final: bool = False) -> list[Entry]:
-        """Run the queued jobs through the engine ``batch`` at a time and write them, in frame order; returns what
-        is left for the next batch (nothing when ``final``)."""
-        from rclpy.serialization import serialize_message
+    def _process(self, reader, progress) -> None:
+        frames = BagFrames(reader, self.topics, self.params, self.config, needed_outputs(self.output_topics))
+        if progress is not None and self.state.frames_done:
+            progress.update(self.state.frames_done)
+        self._queue: deque = deque()
+        self._batches = 0  # in the queue
+        self._grouped = self.state.frames_done  # frames submitted (or skipped) in a batch
+        waiting: list[Entry] = []
+        for step in frames.steps(first_frame=self.state.frames_done):
+            if self.stop_requested:
+                self._stop(progress)
+            new = step.index is not None and step.index >= self.state.messages_done
+            if new:
+                if self.copy_input:
+                    self._queue.append(Copy(step.connection.topic, step.connection.msgtype, step.log_time,
+                                            step.raw))
+                for reason in step.rejected:
+                    self.state.count("skipped", reason)
+            waiting = self._submit(waiting + step.ready, final=step.index is None)
+            if new:
+                self.state.messages_done = step.index + 1
+            self._write(progress, drain=False)
+            if self._grouped - self.state.frames_at_split >= self.split_frames:
+                self._write(progress, drain=True)
+                self._checkpoint(split=True)
+        self._write(progress, drain=True)
 
-        while queue:
-            positions = [i for i, entry in enumerate(queue) if entry.job is not None]
+    def _submit(self, waiting: list[Entry], final: bool) -> list[Entry]:
+        """Send the waiting frames to the model ``batch`` jobs at a time (skipped frames ride along, to be counted
+        in order); returns those left for the next batch (none when ``final``)."""
+        while waiting:
+            positions = [i for i, entry in enumerate(waiting) if entry.job is not None]
             if len(positions) < self.batch and not final:
                 break
-            if self.stop_requested:
-                raise Interrupted()
-            count = positions[self.batch - 1] + 1 if len(positions) >= self.batch else len(queue)
-            batch, queue = queue[:count], queue[count:]
+            count = positions[self.batch - 1] + 1 if len(positions) >= self.batch else len(waiting)
+            entries, waiting = waiting[:count], waiting[count:]
+            jobs = [entry.job for entry in entries if entry.job is not None]
             began = time.perf_counter()
-            results = iter(self.engine.run([entry.job for entry in batch if entry.job is not None]))
-            for entry in batch:
+            self._queue.append(Batch(entries, self.inference.submit(jobs) if jobs else None))
+            self.state.seconds += time.perf_counter() - began
+            self._batches += 1
+            self._grouped = entries[-1].frame.index + 1
+        return waiting
+
+    def _write(self, progress, drain: bool) -> None:
+        """Write the queue's head: input copies at once, a batch once its maps are back (waiting for them when
+        ``drain`` or when more than ``in_flight`` batches are out)."""
+        while self._queue:
+            item = self._queue[0]
+            if isinstance(item, Copy):
+                self.partial.write(item.topic, item.msgtype, item.log_time, item.raw)
+                self._queue.popleft()
+                continue
+            if not drain and self._batches <= self.in_flight and item.handle is not None \
+                    and not self.inference.ready(item.handle):
+                return
+            self._queue.popleft()
+            self._batches -= 1
+            began = time.perf_counter()
+            results = iter(self.inference.result(item.handle) if item.handle is not None else ())
+            for entry in item.entries:
                 if entry.job is None:
-                    self._count("skipped", entry.skipped)
+                    self.writer.skip(entry, self.state)
                 else:
-                    self._write(entry, next(results), out, serialize_message)
+                    self.writer.write(entry, self.engine.finish(entry.job, next(results)), self.partial,
+                                      self.state)
                 self.state.frames_done = entry.frame.index + 1
             self.state.seconds += time.perf_counter() - began
             if progress is not None:
-                progress.update(len(batch))
-        return queue
+                progress.update(len(item.entries))
 
-    def _write(self, entry: Entry, products, out: ConnectionMap, serialize_message) -> None:
-        for kind, reason in entry.problems:
-            self._count("skipped", f"{'camera_info' if kind == 'camera_info' else 'metric source'} rejected: "
-                                   f"{reason}")
-        if products.failed is not None:
-            self._count("skipped", f"frame failed: {products.failed.detail}")
-            return
-        frame, header = products.context
-        missing = products.metric_missing()
-        if missing is not None and self.config.scale_mode != "none":
-            self._count("notes", f"no metric outputs: {missing.detail}")
-        for topic, message in output_messages(products, header, self.output_topics, products.stamp_ns):
-            name = f"{self.namespace}/{topic}"
-            out.write(name, msgtype_of(message), frame.log_time, serialize_message(message))
-            self.state.written[name] = self.state.written.get(name, 0) + 1
-        self.state.frames_served += 1
+    def _checkpoint(self, split: bool) -> None:
+        self.state.engine = self.engine.state()
+        if split:
+            self.state.frames_at_split = self.state.frames_done
+        self.partial.checkpoint(self.state.as_dict(), split)
+
+    def _stop(self, progress) -> None:
+        self._write(progress, drain=True)
+        self._checkpoint(split=False)
+        raise Interrupted()

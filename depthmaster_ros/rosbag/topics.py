@@ -4,6 +4,7 @@ source needs (whatever the registered sources declare: depth images, LiDAR cloud
 from __future__ import annotations
 
 import posixpath
+from dataclasses import dataclass
 
 from ..messages.topics import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, MEASUREMENT_TYPES, message_class
 from ..scale.source import get_source, measurement_inputs
@@ -85,3 +86,28 @@ def choose_topics(reader, image_topic=None, camera_info_topic=None, scale_mode="
                     raise
         chosen[item.name] = topic
     return chosen
+
+
+@dataclass
+class BagInput:
+    """What a run needs to know of its input bag before it starts: the topics by role, the number of frames, and
+    for a salvaged bag what was lost (:class:`~depthmaster_ros.rosbag.salvage.SalvageReport`)."""
+
+    topics: dict[str, str | None]
+    frames: int
+    report: object = None
+
+
+def inspect_input(path, scale_mode: str = "none", image_topic=None, camera_info_topic=None,
+                  inputs: dict[str, str | None] | None = None, salvage: bool = False) -> BagInput:
+    """Open the bag (``salvage``: as far as it is readable) and choose its topics (BagError naming the problem)."""
+    from .io import open_reader
+
+    reader = open_reader(path, salvage=salvage)
+    try:
+        topics = choose_topics(reader, image_topic, camera_info_topic, scale_mode, inputs)
+        frames = sum(c.msgcount for c in reader.connections if c.topic == topics["image"]
+                     and c.msgtype in (IMAGE, COMPRESSED))
+        return BagInput(topics, frames, getattr(reader, "report", None))
+    finally:
+        reader.close()

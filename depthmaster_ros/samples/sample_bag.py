@@ -18,7 +18,7 @@ import numpy as np
 from ..geometry.intrinsics import CameraIntrinsics
 from ..geometry.pointcloud import XYZ_DTYPE
 from ..geometry.projection import depth_image_points
-from ..rosbag.io import ConnectionMap, msgtype_of, open_writer
+from ..rosbag.io import ConnectionMap, cdr_bytes, msgtype_of, open_writer
 from .sample_scene import PinholeCamera, render
 
 START_NS = 1_700_000_000 * 1_000_000_000
@@ -36,8 +36,6 @@ def lidar_rows(height: int, beams: int = 16) -> np.ndarray:
 
 def write_sample_bag(out: str | Path, frames: int = 20, rate: float = 10.0, width: int = 320, height: int = 240,
                      storage: str = "mcap", seed: int = 0) -> Path:
-    from rclpy.serialization import serialize_message
-
     from ..messages.conversions import array_to_image, intrinsics_to_camera_info, make_header, points_to_cloud
 
     pinhole = PinholeCamera.with_size(width, height)
@@ -68,7 +66,7 @@ def write_sample_bag(out: str | Path, frames: int = 20, rate: float = 10.0, widt
                 (TOPICS["lidar_points"], points_to_cloud(cloud, make_header(stamp, "lidar")), 4),
             ]
             for topic, message, offset_ms in messages:
-                bag.write(topic, msgtype_of(message), stamp + offset_ms * 1_000_000, serialize_message(message))
+                bag.write(topic, msgtype_of(message), stamp + offset_ms * 1_000_000, cdr_bytes(message))
     finally:
         writer.close()
     return Path(out)

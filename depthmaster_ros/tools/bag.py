@@ -5,7 +5,8 @@ the candidates), pairs messages by stamp exactly as the node does, runs the node
 parameters file, and writes depth, depth/camera_info, depth/relative, depth/colored, points and depth/scale under
 the image topic's namespace (or --output-namespace), with the input header stamps, plus a copy of the input
 topics unless --no-copy-input. Unusable messages are counted and skipped. The output appears only when complete;
-Ctrl-C saves progress, and --resume continues from the last complete frame.
+Ctrl-C saves progress, and --resume continues from the last complete frame (after a hard crash or a full disk,
+from the last checkpoint). --salvage reads a bag cut short as far as it is readable and says what was lost.
 """
 
 from __future__ import annotations
@@ -15,35 +16,20 @@ import signal
 import sys
 from pathlib import Path
 
-from .cli_options import add_model_options, create_backend, model_values
+from .bag_options import add_bag_options, bag_params, check_bag_args, progress_log
+from .cli_options import create_backend
 
 
 def parse_args(argv):
-    from ..scale.source import measurement_inputs
-
     parser = argparse.ArgumentParser(prog="depthmaster-bag", description=__doc__.split("\n\n")[0])
-    parser.add_argument("input_bag", type=Path, help="rosbag2 folder (mcap or sqlite3)")
+    parser.add_argument("input_bag", type=Path, help="rosbag2 folder (mcap or sqlite3), or one .mcap / .db3 file")
     parser.add_argument("output_bag", type=Path, help="rosbag2 folder to create")
-    add_model_options(parser, params_file=True)
-    topics = parser.add_argument_group("topics (found automatically when unique)")
-    topics.add_argument("--image-topic")
-    topics.add_argument("--camera-info-topic")
-    for name, item in measurement_inputs().items():  # the scale sources' inputs (sparse depth, LiDAR, ...)
-        topics.add_argument(item.bag_option, dest=f"input_{name}", metavar="TOPIC",
-                            help=f"the {item.description} topic ({name}), for the scale modes that use it")
-    parser.add_argument("--camera", help="a params file of a node serving several cameras: use this camera's "
-                        "per-camera values (its image topic still comes from --image-topic or detection)")
-    parser.add_argument("--output-namespace", help="namespace of the output topics (default: the image topic's)")
-    parser.add_argument("--storage", choices=["mcap", "sqlite3"], default="mcap")
-    parser.add_argument("--batch", type=int, default=1, help="frames per model pass (default 1)")
-    parser.add_argument("--no-copy-input", action="store_true", help="write only the outputs")
+    add_bag_options(parser)
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run of this output")
     args = parser.parse_args(argv)
-    if args.batch < 1:
-        parser.error(f"--batch must be >= 1, got {args.batch}")
+    check_bag_args(parser, args)
     if args.output_bag.exists():
         parser.error(f"output {args.output_bag} already exists; remove it or choose another name")
-    args.inputs = {name: getattr(args, f"input_{name}") for name in measurement_inputs()}
     return args
 
 
@@ -52,30 +38,26 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     from ..model.checkpoint import CheckpointError
-    from ..parameters import camera_values, defaults, load_params_file
     from ..rosbag.bag_run import BagRun, Interrupted
-    from ..rosbag.io import BagError, open_reader
-    from ..rosbag.topics import COMPRESSED, IMAGE, choose_topics
+    from ..rosbag.partial_output import disk_full_message
+    from ..rosbag.io import BagError
+    from ..rosbag.topics import inspect_input
 
-    def warn(message):
-        print(f"depthmaster-bag: {message}", file=sys.stderr)
+    warn = progress_log("depthmaster-bag")
 
     try:
-        params = load_params_file(args.params, warn=warn) if args.params else defaults()
-        if args.camera:
-            params = camera_values(params, args.camera)
-        elif params["cameras"]:
-            warn(f"the params file serves cameras {params['cameras']}; without --camera their per-camera values "
-                 "are not used")
-        params = model_values(args, params)
-        reader = open_reader(args.input_bag)
-        topics = choose_topics(reader, args.image_topic, args.camera_info_topic, params["scale_mode"], args.inputs)
-        frames = sum(c.msgcount for c in reader.connections if c.topic == topics["image"]
-                     and c.msgtype in (IMAGE, COMPRESSED))
-        reader.close()
+        params = bag_params(args, warn)
+        found = inspect_input(args.input_bag, params["scale_mode"], args.image_topic, args.camera_info_topic,
+                              args.inputs, args.salvage)
+        topics, frames = found.topics, found.frames
+        if found.report is not None:
+            warn(f"salvaging {args.input_bag}: {found.report.summary()}")
+            for line in found.report.files:
+                warn(f"  {line.describe()}")
         backend = create_backend(params)
         run = BagRun(backend, params, args.input_bag, args.output_bag, topics, args.output_namespace, args.storage,
-                     args.batch, not args.no_copy_input)
+                     args.batch, not args.no_copy_input, split_frames=args.split_frames, salvage=args.salvage,
+                     log=warn)
     except (BagError, CheckpointError, ValueError, OSError) as exc:
         print(f"depthmaster-bag: {exc}", file=sys.stderr)
         return 2
@@ -97,12 +79,14 @@ def main(argv: list[str] | None = None) -> int:
         with tqdm(total=frames, desc="frames", unit="frame", file=sys.stderr) as progress:
             state = run.run(resume=args.resume, progress=progress)
     except Interrupted:
-        print(f"depthmaster-bag: interrupted after {run.state.frames_done} of {frames} frames; the input is "
-              f"untouched, nothing was written to {args.output_bag}. Continue with: depthmaster-bag ... --resume",
-              file=sys.stderr)
+        print(f"depthmaster-bag: interrupted after {run.state.frames_done} of {frames} frames, all saved in "
+              f"{run.partial.folder}; the input is untouched, nothing was written to {args.output_bag}. Continue "
+              "with: depthmaster-bag ... --resume", file=sys.stderr)
         return 130
     except (BagError, OSError) as exc:
-        print(f"depthmaster-bag: {exc}", file=sys.stderr)
+        full = disk_full_message(exc, run.partial.folder, run.saved_frames, frames, "depthmaster-bag ... --resume") \
+            if isinstance(exc, OSError) else None
+        print(f"depthmaster-bag: {full or exc}", file=sys.stderr)
         return 2
     finally:
         for sig, handler in previous.items():
@@ -111,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     per_frame = state.seconds / state.frames_served * 1000 if state.frames_served else float("nan")
     print(f"\ndepthmaster-bag: wrote {args.output_bag}: {state.frames_served} frames served, "
           f"{sum(state.skipped.values())} messages skipped, {per_frame:.1f} ms per frame")
+    if run.salvage_report is not None:
+        print(f"  salvaged input: {run.salvage_report.summary()}")
     for topic, count in sorted(state.written.items()):
         print(f"  {topic:<40}{count:>6} messages")
     for title, counts in (("skipped", state.skipped), ("served without metric outputs", state.notes)):
