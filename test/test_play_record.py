@@ -53,6 +53,8 @@ def test_slow_replay_is_served_frame_by_frame(ros, tiny_checkpoint, tmp_path):
         if recorder.poll() is None:
             recorder.kill()
         assert node.stop() == 0, node.log()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["metadata.yaml", "out_0.mcap"]  # final names
+    assert not (tmp_path / "out.partial").exists()
     recorded = read_all(tmp_path / "out")
     input_stamps = [stamp_to_ns(m.header.stamp) for _, m in read_all(bag)[TOPICS["image"]]]
     for topic in ("/camera/depth", "/camera/points"):

@@ -2,7 +2,9 @@
 
 Subscribes to the named topics (waiting for them to appear) and writes the received CDR bytes as they come, with
 the receive time as log time. Stops after --duration seconds, --max-messages per topic, or Ctrl-C / SIGTERM; the
-bag is written under OUTPUT.partial and renamed to OUTPUT when closed, so a crash leaves no half bag.
+bag is written as OUTPUT.partial/OUTPUT_0/OUTPUT_0.mcap and that folder is renamed to OUTPUT when closed (the file
+keeps its name, rosbag2's), so a crash leaves no half bag under OUTPUT; what a crash left in OUTPUT.partial is read
+by ``depthmaster-bag --salvage``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     from rclpy.qos import QoSProfile, ReliabilityPolicy
 
     from ..rosbag.io import ConnectionMap, message_class, open_writer
+    from ..rosbag.partial_output import partial_folder, split_name
 
     if args.output.exists():
         print(f"depthmaster-record: {args.output} already exists", file=sys.stderr)
@@ -40,7 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     node = rclpy.create_node("depthmaster_record")
     stop = {"now": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
-    partial = args.output.with_name(args.output.name + ".partial")
+    if partial_folder(args.output).exists():
+        print(f"depthmaster-record: {partial_folder(args.output)} holds what a recording that crashed left (read it "
+              "with depthmaster-bag --salvage); move it away or choose another name", file=sys.stderr)
+        return 2
+    partial = partial_folder(args.output) / split_name(args.output, 0)
+    partial.parent.mkdir(parents=True)
     writer = open_writer(partial, args.storage)
     bag = ConnectionMap(writer)
     counts = Counter()
@@ -80,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         writer.close()
         partial.rename(args.output)
+        partial.parent.rmdir()
         node.destroy_node()
         rclpy.try_shutdown()
     print(f"depthmaster-record: wrote {args.output}: " + ", ".join(f"{t} {n}" for t, n in sorted(counts.items())))
