@@ -34,6 +34,8 @@ setup(
             "depthmaster-bench = depthmaster_ros.tools.bench:main",
             "depthmaster-calibrate = depthmaster_ros.tools.calibrate:main",
             "depthmaster-bag = depthmaster_ros.tools.bag:main",
+            "depthmaster-fleet = depthmaster_ros.tools.fleet:main",
+            "depthmaster-fleet-bench = depthmaster_ros.tools.fleet_bench:main",
             "depthmaster-eval = depthmaster_ros.tools.eval:main",
             "depthmaster-train = depthmaster_ros.tools.train:main",
             "depthmaster-make-sample-bag = depthmaster_ros.tools.make_sample_bag:main",

@@ -106,6 +106,7 @@ _factories: dict[str, Callable[[ModelConfig], Any]] = {
     "compile": _pipeline_backend("compile", True, False),
     "cuda_graphs": _pipeline_backend("cuda_graphs", True, True),
 }
+BUILTIN_BACKENDS = tuple(_factories)
 
 
 def register_backend(name: str, factory: Callable[[ModelConfig], Any]) -> None:
@@ -121,6 +122,11 @@ def unregister_backend(name: str) -> None:
 
 def backend_names() -> tuple[str, ...]:
     return tuple(_factories)
+
+
+def backend_factory(name: str) -> Callable[[ModelConfig], Any] | None:
+    """The factory registered as ``name`` (to register it in another process: the fleet's model actors)."""
+    return _factories.get(name)
 
 
 def create_backend(config: ModelConfig):

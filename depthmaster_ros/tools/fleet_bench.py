@@ -1,0 +1,133 @@
+"""depthmaster-fleet-bench: frames/s of the single-process bag tool and of the fleet runner with 1, 2, ... model
+actors on the same generated bags, so the fleet's overhead and its scaling are known.
+
+Generates --bags sample bags (a moving camera, true depth and a LiDAR; --frames each, --size), then times, after a
+warm-up pass of each model: depthmaster-bag's run on every bag in turn in this process, and depthmaster-fleet's
+run on all of them on a local Ray instance for each --actors count (one Ray instance for all, the model loaded
+before the clock starts). Every model instance gets --threads CPU threads. Without --checkpoint a tiny model with
+random weights is generated (the engine's overhead, not the model's speed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def parse_args(argv):
+    from .cli_options import size_list
+
+    parser = argparse.ArgumentParser(prog="depthmaster-fleet-bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", help="model folder (default: a generated tiny model, random weights)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--bags", type=int, default=4)
+    parser.add_argument("--frames", type=int, default=20, help="frames per bag (10 Hz)")
+    parser.add_argument("--size", type=size_list, default=[(160, 120)], metavar="WxH")
+    parser.add_argument("--processing-res", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--actors", default="1,2", help="model actor counts to time (default 1,2)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads of every model instance (1)")
+    parser.add_argument("--num-cpus", type=float, help="CPUs of the local Ray instance (default: all cores)")
+    parser.add_argument("--work-dir", type=Path, help="where bags and outputs go (default: a temporary folder)")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args(argv)
+    args.actor_counts = [int(n) for n in args.actors.split(",")]
+    if min(args.actor_counts) < 1 or min(args.bags, args.frames, args.batch, args.threads) < 1:
+        parser.error("--bags, --frames, --batch, --threads and every --actors count must be >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.work_dir is not None:
+        args.work_dir.mkdir(parents=True, exist_ok=True)
+        return bench(args, args.work_dir)
+    with tempfile.TemporaryDirectory(prefix="depthmaster-fleet-bench-") as folder:
+        return bench(args, Path(folder))
+
+
+def bench(args, folder: Path) -> int:
+    import ray
+
+    from ..engine.config import ProcessingConfig
+    from ..engine.engine import FrameEngine
+    from ..engine.job import FrameJob
+    from ..fleet.bag_task import BagOptions
+    from ..fleet.inputs import FleetInput
+    from ..fleet.runner import ClusterOptions, FleetRun, ModelCluster
+    from ..parameters import defaults
+    from ..rosbag.bag_run import BagRun
+    from ..rosbag.topics import inspect_input
+    from ..samples.sample_bag import write_sample_bag
+    from ..samples.sample_scene import PinholeCamera, render
+    from ..samples.tiny_checkpoint import write_tiny_checkpoint
+    from .cli_options import create_backend
+
+    width, height = args.size[0]
+    checkpoint = args.checkpoint or str(write_tiny_checkpoint(folder / "tiny_checkpoint"))
+    values = {**defaults(), "checkpoint": checkpoint, "device": args.device, "processing_res": args.processing_res,
+              "cpu_threads": args.threads, "scale_mode": "sparse_depth"}
+    bags = [write_sample_bag(folder / "bags" / f"bag_{i}", frames=args.frames, width=width, height=height, seed=i)
+            for i in range(args.bags)]
+    inputs = {"sparse_depth": "/lidar/depth"}
+    frames = args.bags * args.frames
+    results = []
+
+    def report(name, seconds, note=""):
+        results.append({"runner": name, "frames": frames, "seconds": seconds, "fps": frames / seconds})
+        print(f"{name:<28}{frames:>7} frames {seconds:>8.2f} s {frames / seconds:>8.2f} frames/s{note}", flush=True)
+
+    print(f"{args.bags} bags x {args.frames} frames of {width}x{height}, processing_res {args.processing_res}, "
+          f"batch {args.batch}, {args.threads} torch thread(s) per model; model: "
+          f"{'tiny, random weights' if not args.checkpoint else checkpoint}", flush=True)
+    rgb, _ = render(PinholeCamera.with_size(width, height), t=0.0)
+    job = FrameJob("", 0, rgb, ProcessingConfig.from_parameters(values))
+    backend = create_backend(values)
+    topics = inspect_input(bags[0], "sparse_depth", inputs=inputs).topics
+    FrameEngine(backend).infer([job])  # the model has run once
+    began = time.perf_counter()
+    for i, bag in enumerate(bags):
+        BagRun(backend, values, bag, folder / "bag_tool" / f"bag_{i}", topics, batch=args.batch).run()
+    report("depthmaster-bag (1 process)", time.perf_counter() - began)
+    del backend
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address="local", num_cpus=args.num_cpus or os.cpu_count(), include_dashboard=False,
+                 log_to_driver=False)
+    try:
+        options = BagOptions(inputs=inputs, batch=args.batch)
+        for count in args.actor_counts:
+            cluster = ModelCluster(values, args.batch, ClusterOptions(actors=count))
+            try:
+                ray.get([actor.infer.remote([job]) for actor in cluster.actors])  # each has run the model once
+                summary = FleetRun(cluster, [FleetInput(bag, bag.name) for bag in bags], folder / f"fleet_{count}",
+                                   values, options).run()
+            finally:
+                cluster.shutdown()
+            failed = [bag.error for bag in summary.bags if bag.status != "done"]
+            if failed:
+                print(f"depthmaster-fleet-bench: the fleet run failed: {failed[0]}", file=sys.stderr)
+                return 1
+            report(f"depthmaster-fleet, {count} actor{'s' if count > 1 else ''}", summary.seconds,
+                   f"   ({cluster.bags_at_once} bags at once)")
+    finally:
+        if started:
+            ray.shutdown()
+    base = results[0]["fps"]
+    for row in results[1:]:
+        overhead = 1000 * (1 / row["fps"] - 1 / base)
+        print(f"  {row['runner']}: {row['fps'] / base:.2f}x the single process; {overhead:+.1f} ms per frame")
+    if args.json:
+        args.json.write_text(json.dumps({"settings": {k: str(v) for k, v in vars(args).items()},
+                                         "results": results}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
