@@ -37,6 +37,11 @@ class BagOptions:
 
 def process_bag(index: int, source: Path, output: Path, params: dict, options: BagOptions, actors: list,
                 board) -> BagResult:
+    import torch
+
+    # One thread: a bag's post-processing is small work per frame, bags run side by side, and more threads than
+    # Ray's CPU slots spin against each other (the outputs do not depend on it).
+    torch.set_num_threads(1)
     began = time.monotonic()
     result = BagResult(str(source), str(output), status="failed")
     run = None
@@ -50,7 +55,11 @@ def process_bag(index: int, source: Path, output: Path, params: dict, options: B
                      options.batch, options.copy_input, split_frames=options.split_frames, salvage=options.salvage,
                      inference=RemoteInference(actors, first=index), in_flight=options.in_flight,
                      log=result.notes.append)
-        state = run.run(resume="auto", progress=BoardProgress(board, index, run))
+        progress = BoardProgress(board, index, run)
+        try:
+            run.run(resume="auto", progress=progress)
+        finally:
+            progress.flush()
         result.status = "done"
     except Interrupted:
         result.status = "interrupted"

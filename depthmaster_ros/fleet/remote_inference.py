@@ -11,6 +11,8 @@ from .model_worker import model_job
 
 
 class RemoteInference:
+    done_at_once = False
+
     def __init__(self, actors: list, first: int = 0):
         if not actors:
             raise ValueError("no model actor")
@@ -21,12 +23,6 @@ class RemoteInference:
         actor = self.actors[self.turn % len(self.actors)]
         self.turn += 1
         return actor.infer.remote([model_job(job) for job in jobs])
-
-    def ready(self, handle) -> bool:
-        import ray
-
-        done, _ = ray.wait([handle], timeout=0)
-        return bool(done)
 
     def result(self, handle) -> list:
         import ray

@@ -106,6 +106,8 @@ class ModelCluster:
         # A backend registered in this process goes with them, kept in the object store as long as the cluster
         # (else Ray could not restart an actor that died: ray-project/ray#53727).
         self._factory = None if values["backend"] in BUILTIN_BACKENDS else ray.put(backend_factory(values["backend"]))
+        if not values["cpu_threads"]:  # torch's default would take every core in every actor
+            values = {**values, "cpu_threads": max(1, int(cpus_per_actor))}
         self.actors = [worker.remote(values, max_batch, self._factory) for _ in range(count)]
         try:
             self.description = ray.get([actor.describe.remote() for actor in self.actors])[0]
@@ -182,6 +184,8 @@ class FleetRun:
                 self.log(_line(results[index]))
             if progress is not None:
                 progress.update(ray.get(board.frames_done.remote()) - progress.n)
+        if progress is not None:
+            progress.update(ray.get(board.frames_done.remote()) - progress.n)
         ray.kill(board)
         return FleetSummary([results[i] for i in range(len(self.inputs))], time.monotonic() - began,
                             len(self.cluster.actors))

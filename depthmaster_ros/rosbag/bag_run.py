@@ -193,16 +193,15 @@ class BagRun:
         return waiting
 
     def _write(self, progress, drain: bool) -> None:
-        """Write the queue's head: input copies at once, a batch once its maps are back (waiting for them when
-        ``drain`` or when more than ``in_flight`` batches are out)."""
+        """Write the queue's head: input copies at once, a batch once its maps are back: at once when they are
+        (here), else when more than ``in_flight`` batches are out or when ``drain``."""
         while self._queue:
             item = self._queue[0]
             if isinstance(item, Copy):
                 self.partial.write(item.topic, item.msgtype, item.log_time, item.raw)
                 self._queue.popleft()
                 continue
-            if not drain and self._batches <= self.in_flight and item.handle is not None \
-                    and not self.inference.ready(item.handle):
+            if not drain and self._batches <= self.in_flight and not self.inference.done_at_once:
                 return
             self._queue.popleft()
             self._batches -= 1

@@ -9,14 +9,13 @@ from __future__ import annotations
 class LocalInference:
     """The frame engine's model passes, in this process, when the batch is submitted."""
 
+    done_at_once = True  # a batch's maps are there when submit returns (a remote one: when result() returns)
+
     def __init__(self, engine):
         self.engine = engine
 
     def submit(self, jobs):
         return self.engine.infer(jobs)
-
-    def ready(self, handle) -> bool:
-        return True
 
     def result(self, handle) -> list:
         """Per job, its relative map, or the exception that failed its pass."""

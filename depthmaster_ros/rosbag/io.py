@@ -49,8 +49,9 @@ def open_reader(path: str | Path, salvage: bool = False):
         raise BagError(f"cannot open bag '{path}': {exc}") from exc
     except Exception as exc:
         if not salvage:
-            raise BagError(f"cannot open bag '{path}': {exc}. If it was cut short (a recording that lost power or "
-                           "was killed), --salvage reads what is readable and reports what was lost") from exc
+            raise BagError(f"cannot open bag '{path}': {str(exc).rstrip('.')}. If it was cut short (a recording "
+                           "that lost power or was killed), --salvage reads what is readable and reports what was "
+                           "lost") from exc
         try:
             return SalvageReader(path)
         except (SalvageError, OSError) as salvage_exc:

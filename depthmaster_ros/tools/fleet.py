@@ -51,7 +51,7 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
                        help="default 1 on a cluster with GPUs, else 0")
     group.add_argument("--cpus-per-actor", type=_positive_float,
                        help="Ray CPU slots a model actor holds (default 1 with a GPU; on the CPU a share that leaves "
-                       "room for the bag tasks)")
+                       "room for the bag tasks); without --threads, an actor's torch threads (at least 1)")
     group.add_argument("--cpus-per-bag", type=_positive_float, default=DEFAULT_CPUS_PER_BAG,
                        help=f"Ray CPU slots a bag's task holds: reading, pairing, post-processing, writing (default "
                        f"{DEFAULT_CPUS_PER_BAG})")

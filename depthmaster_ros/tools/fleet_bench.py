@@ -3,9 +3,12 @@ actors on the same generated bags, so the fleet's overhead and its scaling are k
 
 Generates --bags sample bags (a moving camera, true depth and a LiDAR; --frames each, --size), then times, after a
 warm-up pass of each model: depthmaster-bag's run on every bag in turn in this process, and depthmaster-fleet's
-run on all of them on a local Ray instance for each --actors count (one Ray instance for all, the model loaded
-before the clock starts). Every model instance gets --threads CPU threads. Without --checkpoint a tiny model with
-random weights is generated (the engine's overhead, not the model's speed).
+run on all of them on a local Ray instance for each --actors count (one Ray instance for all; the model loaded and
+the bag tasks' worker processes started before the clock starts). Every model instance gets --threads CPU threads. Prints frames/s (wall clock: on a
+shared machine it depends on the other load) and CPU ms per frame, all processes together (the fleet's Ray
+processes and workers included, less what they use idle, measured for a few seconds before): its difference to
+the single process is the engine's overhead per frame whatever the load.
+Without --checkpoint a tiny model with random weights is generated (the engine's overhead, not the model's speed).
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ import tempfile
 import time
 from pathlib import Path
 
-
 def parse_args(argv):
     from .cli_options import size_list
 
@@ -26,12 +28,15 @@ def parse_args(argv):
     parser.add_argument("--checkpoint", help="model folder (default: a generated tiny model, random weights)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--bags", type=int, default=4)
-    parser.add_argument("--frames", type=int, default=20, help="frames per bag (10 Hz)")
+    parser.add_argument("--frames", type=int, default=60, help="frames per bag (10 Hz; a worker process's start-up "
+                        "is spread over them)")
     parser.add_argument("--size", type=size_list, default=[(160, 120)], metavar="WxH")
     parser.add_argument("--processing-res", type=int, default=64)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--actors", default="1,2", help="model actor counts to time (default 1,2)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads of every model instance (1)")
+    parser.add_argument("--idle-seconds", type=float, default=3.0,
+                        help="how long Ray's background CPU use is measured, before each fleet run (default 3)")
     parser.add_argument("--num-cpus", type=float, help="CPUs of the local Ray instance (default: all cores)")
     parser.add_argument("--work-dir", type=Path, help="where bags and outputs go (default: a temporary folder)")
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -49,6 +54,25 @@ def main(argv: list[str] | None = None) -> int:
         return bench(args, args.work_dir)
     with tempfile.TemporaryDirectory(prefix="depthmaster-fleet-bench-") as folder:
         return bench(args, Path(folder))
+
+
+def cpu_snapshot() -> dict[int, float]:
+    """CPU seconds of this process and each of its children (the local Ray instance's processes and workers)."""
+    import psutil
+
+    snapshot = {}
+    for process in [psutil.Process(), *psutil.Process().children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+            snapshot[process.pid] = times.user + times.system
+        except psutil.Error:  # ended meanwhile
+            pass
+    return snapshot
+
+
+def cpu_since(before: dict[int, float]) -> float:
+    """CPU seconds used since ``before`` by the processes alive now (a new one: all its time)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in cpu_snapshot().items())
 
 
 def bench(args, folder: Path) -> int:
@@ -74,13 +98,16 @@ def bench(args, folder: Path) -> int:
               "cpu_threads": args.threads, "scale_mode": "sparse_depth"}
     bags = [write_sample_bag(folder / "bags" / f"bag_{i}", frames=args.frames, width=width, height=height, seed=i)
             for i in range(args.bags)]
+    warm_bag = write_sample_bag(folder / "bags" / "warm", frames=2, width=width, height=height)
     inputs = {"sparse_depth": "/lidar/depth"}
     frames = args.bags * args.frames
     results = []
 
-    def report(name, seconds, note=""):
-        results.append({"runner": name, "frames": frames, "seconds": seconds, "fps": frames / seconds})
-        print(f"{name:<28}{frames:>7} frames {seconds:>8.2f} s {frames / seconds:>8.2f} frames/s{note}", flush=True)
+    def report(name, seconds, cpu_seconds, note=""):
+        results.append({"runner": name, "frames": frames, "seconds": seconds, "fps": frames / seconds,
+                        "cpu_ms_per_frame": 1000 * cpu_seconds / frames})
+        print(f"{name:<28}{frames:>7} frames {seconds:>8.2f} s {frames / seconds:>8.2f} frames/s "
+              f"{1000 * cpu_seconds / frames:>7.1f} CPU ms/frame{note}", flush=True)
 
     print(f"{args.bags} bags x {args.frames} frames of {width}x{height}, processing_res {args.processing_res}, "
           f"batch {args.batch}, {args.threads} torch thread(s) per model; model: "
@@ -90,10 +117,10 @@ def bench(args, folder: Path) -> int:
     backend = create_backend(values)
     topics = inspect_input(bags[0], "sparse_depth", inputs=inputs).topics
     FrameEngine(backend).infer([job])  # the model has run once
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), cpu_snapshot()
     for i, bag in enumerate(bags):
         BagRun(backend, values, bag, folder / "bag_tool" / f"bag_{i}", topics, batch=args.batch).run()
-    report("depthmaster-bag (1 process)", time.perf_counter() - began)
+    report("depthmaster-bag (1 process)", time.perf_counter() - began, cpu_since(cpu))
     del backend
 
     started = not ray.is_initialized()
@@ -105,24 +132,35 @@ def bench(args, folder: Path) -> int:
         for count in args.actor_counts:
             cluster = ModelCluster(values, args.batch, ClusterOptions(actors=count))
             try:
-                ray.get([actor.infer.remote([job]) for actor in cluster.actors])  # each has run the model once
+                ray.get([actor.infer.remote([job]) for actor in cluster.actors])  # each has run the model
+                idle = cpu_snapshot()  # Ray's own processes and idle workers, doing nothing for us
+                time.sleep(args.idle_seconds)
+                idle_rate = cpu_since(idle) / args.idle_seconds
+                # The bag tasks' worker processes started right before the clock (a first task in a new process
+                # spends seconds importing torch and rclpy; Ray ends workers idle for a second)
+                warm = [FleetInput(warm_bag, f"warm_{i}") for i in range(cluster.bags_at_once)]
+                FleetRun(cluster, warm, folder / f"warm_{count}", values, options).run()
+                cpu = cpu_snapshot()
                 summary = FleetRun(cluster, [FleetInput(bag, bag.name) for bag in bags], folder / f"fleet_{count}",
                                    values, options).run()
+                started = len(set(cpu_snapshot()) - set(cpu))  # Ray starts workers as it sees fit
+                cpu = cpu_since(cpu) - idle_rate * summary.seconds
             finally:
                 cluster.shutdown()
             failed = [bag.error for bag in summary.bags if bag.status != "done"]
             if failed:
                 print(f"depthmaster-fleet-bench: the fleet run failed: {failed[0]}", file=sys.stderr)
                 return 1
-            report(f"depthmaster-fleet, {count} actor{'s' if count > 1 else ''}", summary.seconds,
-                   f"   ({cluster.bags_at_once} bags at once)")
+            report(f"depthmaster-fleet, {count} actor{'s' if count > 1 else ''}", summary.seconds, cpu,
+                   f"   ({cluster.bags_at_once} bags at once; Ray idle {1000 * idle_rate:.0f} CPU ms/s not counted; "
+                   f"{started} worker processes started in the run, each importing torch and rclpy once)")
     finally:
         if started:
             ray.shutdown()
-    base = results[0]["fps"]
+    base = results[0]
     for row in results[1:]:
-        overhead = 1000 * (1 / row["fps"] - 1 / base)
-        print(f"  {row['runner']}: {row['fps'] / base:.2f}x the single process; {overhead:+.1f} ms per frame")
+        print(f"  {row['runner']}: {row['fps'] / base['fps']:.2f}x the single process's frames/s; "
+              f"{row['cpu_ms_per_frame'] - base['cpu_ms_per_frame']:+.1f} CPU ms per frame (the engine's overhead)")
     if args.json:
         args.json.write_text(json.dumps({"settings": {k: str(v) for k, v in vars(args).items()},
                                          "results": results}, indent=1))
