@@ -31,7 +31,7 @@ from .bag_frames import BagFrames, Entry
 from .frame_writer import FrameWriter
 from .inference import LocalInference
 from .io import BagError, open_reader, open_writer
-from .partial_output import CannotResume, PartialOutput
+from .partial_output import CannotResume, PartialOutput, unfinished_run
 from .run_state import RunState, fingerprint
 from .topics import parent
 
@@ -126,8 +126,7 @@ class BagRun:
         folder = self.partial.folder
         if folder.exists():
             if not resume:
-                raise BagError(f"'{folder}' holds an unfinished run of this output: continue it with --resume, or "
-                               "delete it to start over")
+                raise BagError(unfinished_run(self.output_bag))
             try:
                 saved, complete = self.partial.load(self.state.fingerprint)
                 self.state = RunState.from_dict(saved)

@@ -44,6 +44,12 @@ def partial_folder(output: Path) -> Path:
     return output.with_name(output.name + ".partial")
 
 
+def unfinished_run(output: Path) -> str:
+    """What to say when OUTPUT.partial/ exists and the run was not asked to resume it."""
+    return (f"'{partial_folder(output)}' holds an unfinished run of this output: continue it with --resume, or "
+            "delete it to start over")
+
+
 def split_name(output: Path, index: int) -> str:
     """The name of file ``index`` of a bag (rosbag2's convention: OUTPUT_0, OUTPUT_1, ...)."""
     return f"{output.name}_{index}"

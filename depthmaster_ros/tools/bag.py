@@ -30,6 +30,10 @@ def parse_args(argv):
     check_bag_args(parser, args)
     if args.output_bag.exists():
         parser.error(f"output {args.output_bag} already exists; remove it or choose another name")
+    from ..rosbag.partial_output import partial_folder, unfinished_run
+
+    if partial_folder(args.output_bag).exists() and not args.resume:  # said before the model loads
+        parser.error(unfinished_run(args.output_bag))
     return args
 
 
