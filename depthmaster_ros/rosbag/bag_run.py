@@ -205,7 +205,7 @@ class BagRun:
                 continue
             msg = deserialize_message(frame.raw, message_class(COMPRESSED_IMAGE if frame.compressed else IMAGE))
             try:
-                rgb = decode_image(msg, frame.compressed)
+                rgb = decode_image(msg, frame.compressed, self.config.max_image_pixels)
             except InputError as exc:
                 entries.append(Entry(frame, skipped=f"image rejected: {exc}"))
                 continue
@@ -245,7 +245,8 @@ class BagRun:
             self._count("skipped", f"{'camera_info' if kind == 'camera_info' else 'metric source'} rejected: "
                                    f"{reason}")
         if products.failed is not None:
-            self._count("skipped", f"frame failed: {products.failed.detail}")
+            kind = "image rejected" if products.rejected else "frame failed"
+            self._count("skipped", f"{kind}: {products.failed.detail}")
             return
         frame, header = products.context
         missing = products.metric_missing()

@@ -28,18 +28,20 @@ def parse_args(argv):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    stop = {"now": False}  # Ctrl-C / SIGTERM: close the bag properly, whatever the recorder is doing
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.update(now=True))
     import rclpy
     from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from rclpy.signals import SignalHandlerOptions
 
     from ..rosbag.io import ConnectionMap, message_class, open_writer
 
     if args.output.exists():
         print(f"depthmaster-record: {args.output} already exists", file=sys.stderr)
         return 2
-    rclpy.init(args=[])
+    rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)
     node = rclpy.create_node("depthmaster_record")
-    stop = {"now": False}
-    signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
     partial = args.output.with_name(args.output.name + ".partial")
     writer = open_writer(partial, args.storage)
     bag = ConnectionMap(writer)
@@ -75,8 +77,6 @@ def main(argv: list[str] | None = None) -> int:
             rclpy.spin_once(node, timeout_sec=0.1)
             if args.max_messages and all(counts[t] >= args.max_messages for t in subscriptions if subscriptions[t]):
                 break
-    except KeyboardInterrupt:
-        pass
     finally:
         writer.close()
         partial.rename(args.output)
