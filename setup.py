@@ -26,9 +26,9 @@ setup(
     python_requires=">=3.10",
     entry_points={
         "console_scripts": [
-            "depthmaster-node = depthmaster_ros.ros.node:main",
+            "depthmaster-node = depthmaster_ros.ros.run_node:main",
             # the same node under the name `ros2 run depthmaster_ros depthmaster_node` expects
-            "depthmaster_node = depthmaster_ros.ros.node:main",
+            "depthmaster_node = depthmaster_ros.ros.run_node:main",
             "depthmaster-infer = depthmaster_ros.tools.infer:main",
             "depthmaster-demo = depthmaster_ros.tools.demo:main",
             "depthmaster-bench = depthmaster_ros.tools.bench:main",

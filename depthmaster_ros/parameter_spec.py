@@ -21,7 +21,8 @@ class ParameterSpec:
     name: str
     default: Any
     description: str
-    read_only: bool = False
+    read_only: bool = False  # set at start-up only
+    model: bool = False  # a model setting: read at configure; a running node accepts it only while unconfigured
     choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None  # a callable: a registry's names
     min_value: float | None = None
     max_value: float | None = None

@@ -52,26 +52,27 @@ def _colormap_rule(name: str) -> str | None:
 
 
 BASE_GROUPS: tuple[tuple[str, tuple[ParameterSpec, ...]], ...] = (
-    ("Model (read-only: set before start-up; loaded at configure)", (
+    ("Model (loaded at configure; a running node takes changes only while unconfigured)", (
     ParameterSpec("checkpoint", "zysong212/DepthMaster",
                   "Checkpoint folder in the official layout (e.g. the folder `hf download zysong212/DepthMaster "
                   "--local-dir DIR` wrote), or a Hugging Face repo id (looked up in the local HF cache; downloaded "
-                  "only if allow_download).", read_only=True),
+                  "only if allow_download).", model=True),
     ParameterSpec("allow_download", False, "Let a repo id be downloaded from the Hugging Face Hub at configure.",
-                  read_only=True),
+                  model=True),
     ParameterSpec("device", "auto", "Torch device: auto (first CUDA GPU, else CPU), cpu, cuda or cuda:N.",
-                  read_only=True),
+                  model=True),
     ParameterSpec("dtype", "auto", "Model precision: auto (bf16 on a GPU that supports it, else fp32), fp32 (as "
                   "the official code), fp16 or bf16. The Fourier Enhancement block always runs in fp32.",
-                  read_only=True, choices=DTYPE_CHOICES),
+                  model=True, choices=DTYPE_CHOICES),
     ParameterSpec("backend", "eager", "How the model runs: eager (PyTorch as is), compile (torch.compile with static "
                   "shapes: fast on a GPU; each new image size compiles for minutes unless warmup_size is set; "
                   "kernels are cached across restarts) or cuda_graphs (compile + CUDA graph replay; GPU only).",
-                  read_only=True, choices=_backend_names),
+                  model=True, choices=_backend_names),
     ParameterSpec("warmup_size", "", "WIDTHxHEIGHT of the camera images, to compile and warm the model at "
-                  "configure instead of on the first frame ('' = no warm-up).", read_only=True, rule=_size_rule),
-    ParameterSpec("cpu_threads", 0, "Torch CPU threads (0 = torch's default). Only matters on the CPU.",
-                  read_only=True, min_value=0, max_value=256),
+                  "configure instead of on the first frame ('' = no warm-up).", model=True, rule=_size_rule),
+    ParameterSpec("cpu_threads", 0, "Torch CPU threads for the model (0 = auto: one fewer than the CPUs this process "
+                  "may use, at least 1, so other programs on the machine do not stall it). Only matters on the CPU.",
+                  model=True, min_value=0, max_value=256),
     ParameterSpec("autostart", True, "Configure and activate at start-up, so a plain run works without a "
                   "lifecycle manager.", read_only=True),
     )),
@@ -107,6 +108,14 @@ BASE_GROUPS: tuple[tuple[str, tuple[ParameterSpec, ...]], ...] = (
     ParameterSpec("batch_wait", 0.01, "Several cameras: seconds to wait, after one camera's frame arrives, for "
                   "the other cameras' frames so that they share one model pass (0 = take what is there).",
                   min_value=0.0, max_value=1.0),
+    ParameterSpec("max_image_pixels", 50_000_000, "Largest image accepted, in pixels (width x height, read from the "
+                  "message or the compressed image's header before anything is decoded); larger ones are rejected "
+                  "(a 30000x30000 PNG of a few hundred kB would otherwise take gigabytes).", min_value=1,
+                  max_value=1_000_000_000),
+    ParameterSpec("max_processing_pixels", 4_194_304, "Largest size the model runs at, in pixels (after "
+                  "processing_res resizing); a frame that would need more is rejected with the reason. The "
+                  "default, 2048x2048, is 9x the model's native 768 px long side.", min_value=4096,
+                  max_value=100_000_000),
     ParameterSpec("camera_info_tolerance", 0.05, "Seconds: a camera_info whose stamp differs from the image's "
                   "by at most this much is used when none has the exact stamp.", min_value=0.0, max_value=10.0),
     )),
@@ -192,7 +201,7 @@ def per_camera_names() -> tuple[str, ...]:
 
 def live_names() -> tuple[str, ...]:
     """The parameters a running node applies from the next frame (the processing configuration)."""
-    return tuple(s.name for s in specs() if not s.read_only)
+    return tuple(s.name for s in specs() if not s.read_only and not s.model)
 
 
 def defaults() -> dict[str, Any]:
@@ -346,6 +355,8 @@ def parameters_yaml() -> str:
                 extra.append(f">= {item.min_value}")
             if item.per_camera:
                 extra.append("per camera")
+            if item.model:
+                extra.append("changes only while unconfigured")
             text = item.description + (" (" + "; ".join(extra) + ")" if extra else "")
             lines += [f"    # {line}" for line in textwrap.wrap(text, 110)]
             value = item.default

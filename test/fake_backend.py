@@ -93,6 +93,5 @@ def node_with_fake_model(namespace, overrides):
             executor.shutdown()
             if thread.is_alive():
                 thread.join(10)
-            node._stop_serving()
-            node._release()
+            node.stop()
             node.destroy_node()

@@ -22,7 +22,8 @@ class NodeProcess:
     """`depthmaster-node --ros-args -r __ns:=NS -p k:=v ...`; stop() sends SIGINT and returns the exit code."""
 
     def __init__(self, namespace: str, log_path: Path, remaps: dict | None = None, params_file: Path | None = None,
-                 **params):
+                 memory_limit: int | None = None, **params):
+        """``memory_limit``: bytes of address space the process may use (RLIMIT_AS), as a robot's cgroup would."""
         self.namespace = namespace
         self.log_path = log_path
         args = [str(BIN / "depthmaster-node"), "--ros-args", "-r", f"__ns:={namespace}"]
@@ -34,19 +35,34 @@ class NodeProcess:
             value = str(value).lower() if isinstance(value, bool) else value
             args += ["-p", f"{key}:={value}"]
         self._log = open(log_path, "w")
-        self.process = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, env=os.environ.copy())
+
+        def limit():
+            if memory_limit is not None:
+                import resource
+
+                resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+
+        self.process = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, env=os.environ.copy(),
+                                        preexec_fn=limit if memory_limit is not None else None)
 
     def log(self) -> str:
         if not self._log.closed:
             self._log.flush()
         return self.log_path.read_text()
 
+    def peak_rss_mb(self) -> float:
+        """The process's peak resident memory so far (VmHWM), MiB."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmHWM in /proc status")
+
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def stop(self, timeout: float = 30.0) -> int:
+    def stop(self, timeout: float = 30.0, sig: int = signal.SIGINT) -> int:
         if self.alive():
-            self.process.send_signal(signal.SIGINT)
+            self.process.send_signal(sig)
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:

@@ -12,6 +12,7 @@ from PIL import Image
 from rclpy.serialization import serialize_message
 
 from depthmaster_ros.geometry.intrinsics import CameraIntrinsics
+from depthmaster_ros.model.device import apply_cpu_threads
 from depthmaster_ros.messages.conversions import array_to_image, intrinsics_to_camera_info, make_header
 from depthmaster_ros.rosbag.io import ConnectionMap, open_writer
 from depthmaster_ros.samples.sample_scene import PinholeCamera, render
@@ -28,9 +29,15 @@ def test_every_entry_point_gives_the_same_relative_map(ros, tiny_checkpoint, pip
     pinhole = PinholeCamera.with_size(WIDTH, HEIGHT)
     camera = CameraIntrinsics.from_K(WIDTH, HEIGHT, pinhole.K)
     rgb, _ = render(pinhole, t=0.3)
-    api = pipeline(rgb, processing_res=RES)
-    # the official pipeline's layout: a contiguous [1, 3, H, W] tensor made from the image
-    official = pipeline.predict(torch.from_numpy(rgb).permute(2, 0, 1)[None].contiguous(), RES)[0].numpy()
+    # The tools and the node run the model on cpu_threads (auto); the CPU's float path depends on the thread
+    # count, so the API runs on the same number here.
+    threads = torch.get_num_threads()
+    apply_cpu_threads(0)
+    try:
+        api = pipeline(rgb, processing_res=RES)
+        official = pipeline.predict(torch.from_numpy(rgb).permute(2, 0, 1)[None].contiguous(), RES)[0].numpy()
+    finally:
+        torch.set_num_threads(threads)
 
     Image.fromarray(rgb).save(tmp_path / "frame.png")
     infer = subprocess.run([str(BIN / "depthmaster-infer"), "--checkpoint", str(tiny_checkpoint), "--processing-res",
@@ -64,5 +71,7 @@ def test_every_entry_point_gives_the_same_relative_map(ros, tiny_checkpoint, pip
         assert node.stop() == 0, node.log()
 
     assert api.shape == (HEIGHT, WIDTH) and api.std() > 1e-3
-    for name, other in (("predict() on a contiguous tensor", official), ("depthmaster-infer", cli), ("depthmaster-bag", offline), ("node", live)):
+    # official: the official pipeline's layout, a contiguous [1, 3, H, W] tensor made from the image
+    for name, other in (("predict() on a contiguous tensor", official), ("depthmaster-infer", cli),
+                        ("depthmaster-bag", offline), ("node", live)):
         assert np.array_equal(other, api), f"{name} differs from the numpy API by {np.abs(other - api).max():.2e}"

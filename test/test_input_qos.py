@@ -70,9 +70,9 @@ def test_auto_qos_serves_reliable_cameras_and_explains_best_effort_silence(node)
         request(client, rgb, camera)  # 0.9 MB images from a reliable publisher arrive
         assert diagnostics_when(client, lambda d: "input_qos" in d)["input_qos"] == "reliable (auto)"
 
-        camera_process = best_effort_camera("/qos/image", 14.0)
+        camera_process = best_effort_camera("/qos/image", 300.0)  # until the node says why it gets nothing
         try:
-            diagnostics = diagnostics_when(client, lambda d: "rmw_fastrtps#739" in d.get("message", ""), timeout=20.0)
+            diagnostics = diagnostics_when(client, lambda d: "rmw_fastrtps#739" in d.get("message", ""), timeout=240.0)
         finally:
             camera_process.kill()
             camera_process.wait()
@@ -80,13 +80,21 @@ def test_auto_qos_serves_reliable_cameras_and_explains_best_effort_silence(node)
         assert "2 publisher(s) on /qos/image" in diagnostics["message"]
         assert "rmw_fastrtps#739" in diagnostics["message"] and "fastdds_large_data.xml" in diagnostics["message"]
         lost = {stamp_to_ns(m.header.stamp) for m in client.received["depth/relative"]}
-        assert len({s for s in lost if from_camera(s)}) <= 3  # of ~35 sent (the first ones can get through)
+        # at 5 Hz, at least 25 frames were sent in the 5 s without an image that the message reports; a few of the
+        # first can get through before the subscription follows the best-effort publisher
+        assert len({s for s in lost if from_camera(s)}) <= 10
 
-        camera_process = best_effort_camera("/qos/image", 6.0, profile=PROFILE)
-        output, _ = camera_process.communicate(timeout=60)
-        assert camera_process.returncode == 0, output
-        client.spin_until(lambda: False, 0.5)
-        served = {stamp_to_ns(m.header.stamp) for m in client.received["depth/relative"]}
-        assert len({s for s in served if from_camera(s)}) >= 10  # of ~30 sent while the node is busy
+        camera_process = best_effort_camera("/qos/image", 300.0, profile=PROFILE)
+
+        def served():
+            return {s for s in (stamp_to_ns(m.header.stamp) for m in client.received["depth/relative"])
+                    if from_camera(s)}
+
+        try:
+            assert client.spin_until(lambda: len(served()) >= 10, 240.0), len(served())  # at 5 Hz, node busy or not
+        finally:
+            camera_process.kill()
+            output, _ = camera_process.communicate(timeout=60)
+        assert "Traceback" not in output, output
     finally:
         client.destroy_node()

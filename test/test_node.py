@@ -46,18 +46,24 @@ def client(node):
     client.destroy_node()
 
 
-def request(client, rgb, camera, topics=("depth/relative",), timeout=30.0, **publish_args):
-    """Publish a frame with a fresh stamp until the node answers on every topic in ``topics``; returns the
-    stamp and {topic: message with that stamp} for all topics received."""
+def request(client, rgb, camera, topics=("depth/relative",), timeout=180.0, **publish_args):
+    """Publish a frame with a fresh stamp every 3 s until the node answers one of them on every topic in
+    ``topics`` (the node keeps the newest frame: on a busy machine it answers an earlier one than the last sent);
+    returns that stamp and {topic: message with that stamp} for all topics received."""
     deadline = time.monotonic() + timeout
+    sent = []
+
+    def answered():
+        for stamp in sent:
+            if all(any(stamp_to_ns(m.header.stamp) == stamp for m in client.received[t]) for t in topics):
+                return stamp
+        return None
+
     while time.monotonic() < deadline:
-        stamp = now_ns(client)
-        client.publish_frame(rgb, camera, stamp, **publish_args)
-
-        def answered():
-            return all(any(stamp_to_ns(m.header.stamp) == stamp for m in client.received[t]) for t in topics)
-
-        if client.spin_until(answered, 3.0):
+        sent.append(now_ns(client))
+        client.publish_frame(rgb, camera, sent[-1], **publish_args)
+        if client.spin_until(lambda: answered() is not None, 3.0):
+            stamp = answered()
             client.spin_until(lambda: False, 0.3)  # let the other outputs of this frame arrive
             return stamp, {t: m for t, ms in client.received.items() for m in ms
                            if hasattr(m, "header") and stamp_to_ns(m.header.stamp) == stamp}
@@ -153,7 +159,14 @@ def test_live_parameter_change_and_rejection(client, node):
                            ({"scale_mode": "bogus"}, "scale_mode must be one of none, fixed"),
                            ({"colormap": "nope"}, "unknown colormap 'nope'"),
                            ({"cloud_stride": 0}, "cloud_stride"),
-                           ({"checkpoint": "/elsewhere"}, "read-only")]:
+                           ({"checkpoint": "/elsewhere"}, "change it while the node is unconfigured"),
+                           ({"input_depth": 3}, "read-only"),
+                           ({"scale": float("nan")}, "scale must be a finite number, got nan"),
+                           ({"max_range": float("inf")}, "max_range must be a finite number"),
+                           ({"ground_region": [0.0, 0.9, 1.0, 0.5]}, "ground_region: [0.0, 0.9, 1.0, 0.5] is not"),
+                           ({"lidar_to_camera": [0.0] * 7}, "quaternion [qx, qy, qz, qw] = [0.0, 0.0, 0.0, 0.0]"),
+                           ({"processing_res": 512.0}, "processing_res must be an integer, got float 512.0; "
+                                                       "write 512")]:
         (name, value), = change.items()
         before = client.get_node_parameter(name)
         successful, why = client.set_node_parameters(**change)[0]
@@ -282,15 +295,22 @@ def test_lifecycle_transitions(lifecycle_node):
         client.destroy_node()
 
 
-def test_bad_checkpoint_fails_configure_with_reason(ros, tmp_path, tmp_path_factory):
+def test_bad_checkpoint_fails_configure_with_reason_and_is_fixed_without_restart(ros, tiny_checkpoint, tmp_path,
+                                                                                   tmp_path_factory):
     process = start_node(tmp_path_factory, "/bad", checkpoint=str(tmp_path / "no_such_checkpoint"))
-    client = DepthMasterClient(namespace="/bad", outputs=())
+    client = DepthMasterClient(namespace="/bad", outputs=("depth/relative",))
     try:
         diagnostics = diagnostics_when(client, lambda d: d.get("level") == "2", timeout=60.0)
         assert "configure failed" in diagnostics["message"] and "does not exist" in diagnostics["message"]
         assert "hf download zysong212/DepthMaster" in diagnostics["message"]
         assert lifecycle(client, "/bad/depthmaster") == "unconfigured"
         assert process.alive()
+        # the model parameters change while unconfigured: no restart needed
+        assert client.set_node_parameters(checkpoint=str(tiny_checkpoint)) == [(True, "")]
+        assert lifecycle(client, "/bad/depthmaster", Transition.TRANSITION_CONFIGURE) == "inactive"
+        assert lifecycle(client, "/bad/depthmaster", Transition.TRANSITION_ACTIVATE) == "active"
+        rgb, camera = sample_frame(64, 48)
+        request(client, rgb, camera)
     finally:
         client.destroy_node()
         assert process.stop() == 0, process.log()

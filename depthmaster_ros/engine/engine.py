@@ -10,8 +10,9 @@
 3. **outputs** (``render.py``): resized, coloured, metric depth, point cloud, each with a reason when missing.
 
 The two halves can run apart (the fleet runner runs passes in model actors and stages per bag): ``infer`` then
-``finish`` for each job, in order per stream. One job's failure (a bad frame, an error in a stage) becomes that
-job's products with ``missing['relative'].why == Why.FAILED``; the others are served.
+``finish`` for each job, in order per stream. A frame over a size limit (``limits.py``) is rejected before any
+model pass (``missing['relative'].why == Why.REJECTED``); one job's failure (an error in its pass or a stage)
+becomes that job's products with ``Why.FAILED``; the others are served.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .job import OUTPUTS, FrameJob, FrameProducts, Missing, Why
+from .limits import frame_problem
 from .render import render
 from .stage import Stage, restore_stages, stage_classes
 
@@ -107,6 +109,10 @@ class FrameEngine:
         results: list = [None] * len(jobs)
         groups: dict[tuple, list[int]] = defaultdict(list)
         for index, job in enumerate(jobs):
+            problem = frame_problem(job.rgb.shape, job.config)
+            if problem is not None:
+                results[index] = FrameRejected(problem)
+                continue
             groups[(job.rgb.shape[:2], job.config.processing_res)].append(index)
         for (_, processing_res), indices in groups.items():
             step = self.max_batch or len(indices)
@@ -145,7 +151,14 @@ class FrameEngine:
             return failed(job, exc)
 
 
+class FrameRejected(ValueError):
+    """A frame the engine does not run (over a size limit, no usable size): not an error of the software."""
+
+
 def failed(job: FrameJob, exc: BaseException) -> FrameProducts:
-    reason = Missing(Why.FAILED, f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, FrameRejected):
+        reason = Missing(Why.REJECTED, str(exc))
+    else:
+        reason = Missing(Why.FAILED, f"{type(exc).__name__}: {exc}")
     return FrameProducts(job=job, missing={name: reason for name in OUTPUTS if name in job.outputs or
                                            name == "relative"})

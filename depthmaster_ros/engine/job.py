@@ -20,6 +20,7 @@ class Why(str, Enum):
     NO_CAMERA_INFO = "no_camera_info"  # no usable camera info paired with the frame
     NO_FIT = "no_fit"  # the scale source gave no fit yet (its measurement is missing or unusable)
     SCALE_EXPIRED = "scale_expired"  # fits failed for longer than scale_hold_s
+    REJECTED = "rejected"  # the frame exceeds a limit (max_image_pixels, max_processing_pixels) or has no size
     FAILED = "failed"  # an error while processing this frame
 
 
@@ -91,8 +92,12 @@ class FrameProducts:
 
     @property
     def failed(self) -> Missing | None:
-        found = self.missing.get("relative")
-        return found if found is not None and found.why is Why.FAILED else None
+        """Why the frame produced nothing (an error or a rejection), or None."""
+        return self.missing.get("relative")
+
+    @property
+    def rejected(self) -> bool:
+        return self.failed is not None and self.failed.why is Why.REJECTED
 
     def metric_missing(self) -> Missing | None:
         """Why wanted metric outputs (depth, points) are absent, or None."""

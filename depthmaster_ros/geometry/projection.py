@@ -15,9 +15,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
-
-from .arrays import as_tensor, like_input
 
 
 def _entries(matrix) -> tuple[float, float, float, float, float]:
@@ -36,6 +33,10 @@ def backproject(depth, matrix, stride: int = 1, origin: tuple[int, int] = (0, 0)
     """``ceil(H/stride) x ceil(W/stride) x 3`` x, y, z of every ``stride``-th pixel of a depth image (z = the
     depth; non-finite depth gives non-finite coordinates). ``origin``: (row, column) of the depth image's first
     pixel when it is a crop of the camera image."""
+    import torch  # here, not at import: the scale sources import this module and the CLIs' --help must be quick
+
+    from .arrays import as_tensor, like_input
+
     values, was_numpy = as_tensor(depth)
     fx, skew, cx, fy, cy = _entries(matrix)
     z = values[::stride, ::stride]

@@ -8,6 +8,8 @@ Building messages needs the rclpy message packages (imported where used).
 
 from __future__ import annotations
 
+import struct
+
 import cv2
 import numpy as np
 
@@ -40,8 +42,15 @@ def make_header(stamp_ns: int, frame_id: str):
     return Header(stamp=Time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000), frame_id=frame_id)
 
 
-def image_to_rgb(msg) -> np.ndarray:
-    """sensor_msgs/Image (rgb8, bgr8, rgba8, bgra8, mono8, mono16) -> H x W x 3 uint8 RGB (a copy)."""
+def _check_pixels(width: int, height: int, max_pixels: int | None, what: str) -> None:
+    if max_pixels is not None and width * height > max_pixels:
+        raise InputError(f"{what} is {width}x{height} = {width * height:,} pixels, more than max_image_pixels "
+                         f"{max_pixels:,}; it is not decoded")
+
+
+def image_to_rgb(msg, max_pixels: int | None = None) -> np.ndarray:
+    """sensor_msgs/Image (rgb8, bgr8, rgba8, bgra8, mono8, mono16) -> H x W x 3 uint8 RGB (a copy). An image of
+    more than ``max_pixels`` pixels is refused before any conversion."""
     encoding = msg.encoding
     if encoding not in COLOR_ENCODINGS:
         expected = ", ".join(COLOR_ENCODINGS)
@@ -52,6 +61,7 @@ def image_to_rgb(msg) -> np.ndarray:
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height == 0 or width == 0:
         raise InputError(f"image is {width}x{height}; expected a non-empty image")
+    _check_pixels(width, height, max_pixels, "image")
     channels, dtype, conversion = COLOR_ENCODINGS[encoding]
     itemsize = np.dtype(dtype).itemsize
     row_bytes = width * channels * itemsize
@@ -70,8 +80,38 @@ def image_to_rgb(msg) -> np.ndarray:
     return cv2.cvtColor(pixels if channels > 1 else pixels[..., 0], conversion)
 
 
-def compressed_to_rgb(msg) -> np.ndarray:
-    """sensor_msgs/CompressedImage (jpeg or png) -> H x W x 3 uint8 RGB."""
+_JPEG_FRAME_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def compressed_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) a PNG or JPEG declares in its header, read without decoding anything (a decompression
+    bomb declares its size honestly); None if no header is found."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24 and data[12:16] == b"IHDR":
+        width, height = struct.unpack(">II", data[16:24])
+        return width, height
+    if data[:2] != b"\xff\xd8":
+        return None
+    index = 2
+    while index + 9 <= len(data):
+        if data[index] != 0xFF:
+            return None
+        marker = data[index + 1]
+        if marker == 0xFF:  # fill byte
+            index += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            index += 2
+            continue
+        if marker in _JPEG_FRAME_MARKERS:
+            height, width = struct.unpack(">HH", data[index + 5:index + 9])
+            return width, height
+        index += 2 + int.from_bytes(data[index + 2:index + 4], "big")
+    return None
+
+
+def compressed_to_rgb(msg, max_pixels: int | None = None) -> np.ndarray:
+    """sensor_msgs/CompressedImage (jpeg or png) -> H x W x 3 uint8 RGB. The size in the header is checked
+    against ``max_pixels`` before decoding."""
     fmt = (msg.format or "").lower()
     if "compresseddepth" in fmt:
         raise InputError(f"compressed image format '{msg.format}' is compressedDepth; expected jpeg or png")
@@ -79,16 +119,21 @@ def compressed_to_rgb(msg) -> np.ndarray:
         raise InputError(f"compressed image format '{msg.format}' is not supported; expected jpeg or png")
     if len(msg.data) == 0:
         raise InputError("compressed image has no data")
-    bgr = cv2.imdecode(np.frombuffer(msg.data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    data = bytes(msg.data)
+    size = compressed_size(data)
+    if size is not None:
+        _check_pixels(size[0], size[1], max_pixels, f"compressed image ({len(data)} bytes, format '{msg.format}')")
+    bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     if bgr is None:
         raise InputError(f"compressed image ({len(msg.data)} bytes, format '{msg.format}') could not be decoded: "
                          "corrupt or not jpeg/png")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def decode_image(msg, compressed: bool) -> np.ndarray:
-    """An Image or CompressedImage -> H x W x 3 uint8 RGB."""
-    return compressed_to_rgb(msg) if compressed else image_to_rgb(msg)
+def decode_image(msg, compressed: bool, max_pixels: int | None = None) -> np.ndarray:
+    """An Image or CompressedImage -> H x W x 3 uint8 RGB; more than ``max_pixels`` pixels is refused before
+    decoding."""
+    return compressed_to_rgb(msg, max_pixels) if compressed else image_to_rgb(msg, max_pixels)
 
 
 def camera_info_to_intrinsics(msg) -> CameraIntrinsics:

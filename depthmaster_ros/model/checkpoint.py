@@ -23,9 +23,11 @@ from .checkpoint_layout import TOKENIZER_FILES, WEIGHT_NAMES as _WEIGHT_NAMES
 _REPO_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 HOW_TO_GET_WEIGHTS = (
-    "Get the published weights with `hf download zysong212/DepthMaster --local-dir <DIR>` (package "
-    "huggingface_hub) and pass that folder, or pass the repo id with allow_download=True "
-    "(CLI: --allow-download); for a smoke test without weights run `depthmaster-make-tiny-checkpoint <DIR>`."
+    "Get the published weights with `hf download zysong212/DepthMaster` (package huggingface_hub; into the Hugging "
+    "Face cache, where the default checkpoint zysong212/DepthMaster finds them), or with `--local-dir DIR` and set "
+    "the checkpoint to DIR (node: -p checkpoint:=DIR; tools: --checkpoint DIR); or let it download at start "
+    "(node: -p allow_download:=true; tools: --allow-download). For a smoke test without weights: "
+    "`depthmaster-make-tiny-checkpoint DIR`."
 )
 
 

@@ -29,12 +29,14 @@ class DepthMasterClient(Node):
     subscribing is what makes the node compute an output. The client spins itself on a background thread, so
     messages are received while the caller renders or waits; ``destroy_node()`` stops it."""
 
-    def __init__(self, namespace: str = "", outputs=tuple(OUTPUTS), name: str = "depthmaster_client"):
+    def __init__(self, namespace: str = "", outputs=tuple(OUTPUTS), name: str = "depthmaster_client",
+                 image: str = "image", camera_info: str = "camera_info"):
+        """``image``, ``camera_info``: where the camera's topics are (the node's inputs after its remappings)."""
         super().__init__(name, namespace=namespace)
         reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
-        self.image_pub = self.create_publisher(Image, "image", reliable)
-        self.compressed_pub = self.create_publisher(CompressedImage, "image/compressed", reliable)
-        self.info_pub = self.create_publisher(CameraInfo, "camera_info", reliable)
+        self.image_pub = self.create_publisher(Image, image, reliable)
+        self.compressed_pub = self.create_publisher(CompressedImage, f"{image}/compressed", reliable)
+        self.info_pub = self.create_publisher(CameraInfo, camera_info, reliable)
         self.sparse_pub = self.create_publisher(Image, "sparse_depth", reliable)
         self.sparse_info_pub = self.create_publisher(CameraInfo, "sparse_depth/camera_info", reliable)
         self.lidar_pub = self.create_publisher(PointCloud2, "lidar_points", reliable)

@@ -30,7 +30,8 @@ class FrameStats:
         self._received: deque[float] = deque()
         self._published: deque[float] = deque()
         self._latencies: deque[tuple[float, float]] = deque()
-        self.counts = {"received": 0, "processed": 0, **{count: 0 for count, _ in PROBLEMS.values()}}
+        # received = processed + dropped (replaced while waiting) + rejected + errors + ignored + in flight
+        self.counts = {"received": 0, "processed": 0, "ignored": 0, **{count: 0 for count, _ in PROBLEMS.values()}}
         self.last = {last: "" for _, last in PROBLEMS.values()}
         self._problem_times = {kind: -math.inf for kind in PROBLEMS}
 
@@ -45,6 +46,11 @@ class FrameStats:
         with self._lock:
             self.counts["received"] += 1
             self._received.append(time.monotonic())
+
+    def ignored(self) -> None:
+        """A frame nobody wanted (no subscriber to any output when it arrived or was taken)."""
+        with self._lock:
+            self.counts["ignored"] += 1
 
     def published(self, latency_s: float) -> None:
         now = time.monotonic()

@@ -18,21 +18,18 @@ and with no subscriber at all no inference runs.
 
 from __future__ import annotations
 
-import signal
-import sys
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.clock import Clock, ClockType
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.signals import SignalHandlerOptions
 
 from ..engine.config import ProcessingConfig
 from ..engine.engine import FrameEngine
+from ..engine.limits import memory_problem
 from ..messages.conversions import InputError, decode_image, stamp_to_ns
 from ..messages.outputs import output_messages
 from ..messages.topics import COMPRESSED_IMAGE, CAMERA_INFO, IMAGE, MEASUREMENT_TYPES, OUTPUT_TOPICS, \
@@ -57,7 +54,7 @@ class Frame:
 class DepthMasterNode(LifecycleNode):
     def __init__(self, **kwargs):
         super().__init__(NODE_NAME, **kwargs)
-        self.parameters = NodeParameters(self, self._apply_parameters)
+        self.parameters = NodeParameters(self, self._apply_parameters, self._check_resources)
         self._streams = {name: CameraStream(name) for name in (self.parameters.cameras or [""])}
         self._apply_parameters()
         self._engine: FrameEngine | None = None
@@ -67,10 +64,28 @@ class DepthMasterNode(LifecycleNode):
         self._slots = LatestFrames()
         self._worker: threading.Thread | None = None
         self._stop = threading.Event()
-        self.finished = threading.Event()  # the lifecycle reached its end (shutdown): the process should exit
+        self._logged: dict[tuple[str, str], tuple[float, int]] = {}  # (camera, kind) -> (last logged, not logged)
+        self.finished = threading.Event()
+        self.stopped_cleanly = True  # the lifecycle reached its end (shutdown): the process should exit
         self._problem = ""  # why the node cannot serve (configure failure), for diagnostics
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_timer(self.get_parameter("diagnostics_period").value, self._publish_diagnostics)
+        # wall-clock timers: with use_sim_time the node's clock stands still when a bag is paused or over, but
+        # /diagnostics and the QoS follow-up must go on
+        self._steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self.create_timer(self.get_parameter("diagnostics_period").value, self._publish_diagnostics,
+                          clock=self._steady)
+
+    def _memory_problem(self, backend, values: dict[str, Any]) -> str | None:
+        config = ProcessingConfig.from_parameters(values)
+        return memory_problem(backend, config, len(self._streams), warmup_size(values["warmup_size"]))
+
+    def _check_resources(self, values: dict[str, Any], changed: set[str]) -> list[str]:
+        """A processing size whose activations cannot fit is refused when it is set, with the estimate."""
+        engine = self._engine
+        if engine is None or not changed & {"processing_res", "max_processing_pixels"}:
+            return []
+        problem = self._memory_problem(engine.backend, values)
+        return [problem] if problem else []
 
     def _apply_parameters(self) -> None:
         values = self.parameters.values()
@@ -87,6 +102,9 @@ class DepthMasterNode(LifecycleNode):
         apply_cpu_threads(values["cpu_threads"])
         try:
             backend = create_backend(ModelConfig.from_parameters(values))
+            problem = self._memory_problem(backend, values)
+            if problem:
+                raise ValueError(problem)
             size = warmup_size(values["warmup_size"])
             if size is not None:
                 batch = len(self._streams)
@@ -141,7 +159,7 @@ class DepthMasterNode(LifecycleNode):
         self._refresh_inputs()
         self._activated_at = time.monotonic()
         if reliability == "auto":
-            self._qos_timer = self.create_timer(0.5, self._refresh_inputs)
+            self._qos_timer = self.create_timer(0.5, self._refresh_inputs, clock=self._steady)
         self._stop.clear()
         self._worker = threading.Thread(target=self._run_worker, name="depthmaster-inference", daemon=True)
         self._worker.start()
@@ -156,15 +174,26 @@ class DepthMasterNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._stop_serving()
-        self._release()
+        self.stopped_cleanly = self.stop()
         self.finished.set()
         return TransitionCallbackReturn.SUCCESS
 
-    def _stop_serving(self) -> None:
+    def stop(self) -> bool:
+        """End serving and free the model, for the process's exit. A model pass still running (minutes on a CPU at
+        a large processing_res) is not waited for beyond a few seconds: False then, and the process must end
+        without tearing down what that thread still uses (``os._exit``)."""
+        if not self._stop_serving(join_timeout=3.0):
+            return False
+        self._release()
+        return True
+
+    def _stop_serving(self, join_timeout: float | None = None) -> bool:
+        """Unsubscribe and stop the inference thread; False if it is still in a model pass after the timeout."""
         self._stop.set()
         if self._worker is not None:
-            self._worker.join()
+            self._worker.join(join_timeout)
+            if self._worker.is_alive():
+                return False
             self._worker = None
         if self._qos_timer is not None:
             self.destroy_timer(self._qos_timer)
@@ -177,6 +206,7 @@ class DepthMasterNode(LifecycleNode):
             stream.pairing.clear()
             stream.image_sub = None
             stream.subscriptions = {}
+        return True
 
     def _release(self) -> None:
         for stream in self._streams.values():
@@ -216,7 +246,9 @@ class DepthMasterNode(LifecycleNode):
     def _on_image(self, stream: CameraStream, msg, compressed: bool) -> None:
         stream.stats.received()
         stream.idle = not stream.wanted_topics()
-        if not stream.idle:
+        if stream.idle:
+            stream.stats.ignored()
+        else:
             self._slots.put(stream.name, Frame(msg, compressed))
 
     def _on_camera_info(self, stream: CameraStream, msg) -> None:
@@ -229,7 +261,17 @@ class DepthMasterNode(LifecycleNode):
     def _reject(self, stream: CameraStream, kind: str, reason: str | None) -> None:
         if reason:
             stream.stats.problem(kind, reason)
-            self.get_logger().warning(f"{stream.prefix}{reason}", throttle_duration_sec=5.0)
+            self._log_throttled(stream, kind, reason, self.get_logger().warning)
+
+    def _log_throttled(self, stream: CameraStream, kind: str, reason: str, log) -> None:
+        """At most one line per camera and kind of problem every 5 s, saying how many were not shown."""
+        now = time.monotonic()
+        last, skipped = self._logged.get((stream.name, kind), (-float("inf"), 0))
+        if now - last < 5.0:
+            self._logged[(stream.name, kind)] = (last, skipped + 1)
+            return
+        self._logged[(stream.name, kind)] = (now, 0)
+        log(f"{stream.prefix}{reason}" + (f" ({skipped} more like it since the last report)" if skipped else ""))
 
     # ------------------------------------------------------------------ inference thread
     def _run_worker(self) -> None:
@@ -243,7 +285,7 @@ class DepthMasterNode(LifecycleNode):
     def _failed(self, stream: CameraStream, reason: str) -> None:
         """Never let one frame kill the thread (or the other cameras' frames); report it."""
         stream.stats.problem("error", reason)
-        self.get_logger().error(f"{stream.prefix}frame failed: {reason}", throttle_duration_sec=5.0)
+        self._log_throttled(stream, "error", f"frame failed: {reason}", self.get_logger().error)
 
     def _serve(self, frames: dict[str, Frame]) -> None:
         """The frames taken together: each paired with its companions, then the engine (one model pass per
@@ -261,7 +303,12 @@ class DepthMasterNode(LifecycleNode):
         if not jobs:
             return
         for products in self._engine.run(jobs):
+            if self._stop.is_set():  # deactivated or shutting down during the model pass
+                return
             stream = self._streams[products.stream]
+            if products.rejected:
+                self._reject(stream, "image", f"image rejected: {products.failed.detail}")
+                continue
             if products.failed is not None:
                 self._failed(stream, products.failed.detail)
                 continue
@@ -273,12 +320,13 @@ class DepthMasterNode(LifecycleNode):
     def _job(self, stream: CameraStream, frame: Frame):
         msg = frame.msg
         try:
-            rgb = decode_image(msg, frame.compressed)
+            rgb = decode_image(msg, frame.compressed, stream.config.max_image_pixels)
         except InputError as exc:
             self._reject(stream, "image", f"image rejected: {exc}")
             return None
         topics = stream.wanted_topics()
         if not topics:
+            stream.stats.ignored()
             return None
         config = stream.config
         stamp_ns = stamp_to_ns(msg.header.stamp)
@@ -294,6 +342,11 @@ class DepthMasterNode(LifecycleNode):
     def _publish(self, stream: CameraStream, products) -> None:
         header, topics = products.context
         stream.record(products, needed_outputs(topics))
+        missing = products.metric_missing()
+        if missing is not None:  # someone subscribes to depth, points or depth/scale and gets none
+            wanted = ", ".join(sorted(name for name in products.missing if name != "relative"))
+            self._log_throttled(stream, "metric", f"no {wanted} for this frame: {missing.detail}",
+                                self.get_logger().warning)
         for topic, message in output_messages(products, header, topics, products.stamp_ns):
             stream.publishers[topic].publish(message)
         stream.stats.published((self.get_clock().now().nanoseconds - products.stamp_ns) / 1e9)
@@ -345,61 +398,3 @@ class DepthMasterNode(LifecycleNode):
         hint = starvation_hint(subscription)
         return f"{publishers} publisher(s) on {subscription.topic_name} but no image for {window:.0f} s" + (
             f"; {hint}" if hint else "")
-
-
-class _Signals:
-    """SIGINT / SIGTERM end the node cleanly: while serving they ask the spin loop to stop (no exception in the
-    middle of a callback, no publish on a dead context); during start-up they abort it; during shutdown they are
-    ignored (ros2 launch and a terminal both deliver Ctrl-C)."""
-
-    def __init__(self):
-        self.received: int | None = None
-        self.starting = True
-        self._previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def _handle(self, signum, _frame):
-        if self.received is None:
-            self.received = signum
-            if self.starting:
-                raise KeyboardInterrupt
-        # later signals: shutdown is already under way
-
-    def ignore(self) -> None:
-        for sig in self._previous:
-            signal.signal(sig, signal.SIG_IGN)
-
-
-def main(args: list[str] | None = None) -> int:
-    signals = _Signals()
-    node = None
-    try:
-        rclpy.init(args=args if args is not None else sys.argv, signal_handler_options=SignalHandlerOptions.NO)
-        try:
-            node = DepthMasterNode()
-        except ValueError as exc:  # a structural parameter (cameras) that no later transition can fix
-            print(f"depthmaster: {exc}", file=sys.stderr)
-            return 2
-        if node.get_parameter("autostart").value and not node.autostart():
-            node.get_logger().error("autostart failed; the node stays up (unconfigured) and reports why on "
-                                    "/diagnostics. Fix the cause (read-only parameters such as checkpoint need a "
-                                    "restart) and trigger configure again (ros2 lifecycle set /depthmaster "
-                                    "configure).")
-        signals.starting = False
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        while signals.received is None and not node.finished.is_set() and rclpy.ok():
-            executor.spin_once(timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        signals.ignore()
-        if node is not None:
-            node._stop_serving()
-            node._release()
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,7 +10,8 @@ users type, strict about what they mean.
 * A name the node does not know (``scale_mod``) is named on the log and ``/diagnostics`` with the closest known
   name; parameters that were replaced (``compile``) are translated with a warning.
 * Live changes are validated as a whole (ranges, finiteness, cross-parameter rules) and refused with the reason;
-  the old value stays.
+  the old value stays. The model's parameters (``checkpoint``, ``device``, ...) are read at configure: they change
+  while the node is unconfigured, so a failed configure is fixed without a restart.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ def descriptor(item, name: str | None = None) -> ParameterDescriptor:
         constraints.append(f">= {item.min_value}")
     if item.per_camera:
         constraints.append("per camera (CAMERA.NAME with several cameras)")
+    if item.model:
+        constraints.append("read at configure; changes accepted only while the node is unconfigured")
     desc.additional_constraints = "; ".join(constraints)
     return desc
 
@@ -58,8 +61,13 @@ class NodeParameters:
     """Declares the table's parameters on ``node`` and keeps them valid. ``problems``: the start-up values that
     were refused or unknown (one line each), for /diagnostics."""
 
-    def __init__(self, node, on_change: Callable[[], None]):
+    def __init__(self, node, on_change: Callable[[], None],
+                 check: Callable[[dict[str, Any], set[str]], list[str]] = lambda values, changed: []):
+        """``check(values, changed names)``: the node's own objections to a change (e.g. the memory a processing
+        size needs), as reasons."""
         self._node = node
+        self._check = check
+        self._type_errors: dict[str, str] = {}
         self.problems: list[str] = []
         overrides = node._parameter_overrides  # the -p / --params-file values, before anything is declared
         self._translate_renamed(overrides)
@@ -113,6 +121,9 @@ class NodeParameters:
         if name not in overrides:
             return
         value = overrides[name].value
+        if value is None and item.type is list and not item.default:  # an empty YAML list: rclpy gives no value
+            del overrides[name]
+            return
         reason = item.check(value, name)
         if reason is None:
             overrides[name] = Parameter(name, value=_as_declared(item, value))
@@ -123,23 +134,43 @@ class NodeParameters:
 
     # ------------------------------------------------------------------ live changes
     def _coerce(self, parameters: list) -> list:
-        """pre-set: integers for doubles become doubles, so the declared type is kept."""
+        """pre-set: integers for doubles become doubles, so the declared type is kept. A value of another wrong
+        type is held back with its reason (rclpy's own type check would only say 'Wrong parameter type, expected
+        2 got 3'), for the validation that follows to refuse with a sentence."""
         result = []
         for parameter in parameters:
             item = spec_for(parameter.name, self.cameras)
-            if item is not None and item.type in (float, list) and item.item_type is float and parameter.type_ in (
-                    Parameter.Type.INTEGER, Parameter.Type.INTEGER_ARRAY):
-                parameter = Parameter(parameter.name, value=_as_declared(item, parameter.value))
+            if item is not None and parameter.type_ != Parameter.Type.NOT_SET and self._node.has_parameter(
+                    parameter.name):
+                value = _as_declared(item, parameter.value)
+                declared = self._node.describe_parameter(parameter.name).type
+                if Parameter(parameter.name, value=value).type_.value != declared:
+                    self._type_errors[parameter.name] = item.check(value, parameter.name) or (
+                        f"{parameter.name} has the wrong type: {parameter.value!r}")
+                    parameter = self._node.get_parameter(parameter.name)  # a placeholder, refused below
+                else:
+                    parameter = Parameter(parameter.name, value=value)
             result.append(parameter)
         return result
 
     def _validate(self, parameters) -> SetParametersResult:
+        type_errors = [self._type_errors.pop(p.name) for p in parameters if p.name in self._type_errors]
+        self._type_errors.clear()
+        if type_errors:
+            return SetParametersResult(successful=False, reason="; ".join(type_errors))
         changes = {}
         for parameter in parameters:
             item = spec_for(parameter.name, self.cameras)
             if item is not None:
+                if item.model and self._node.lifecycle_state != "unconfigured":
+                    return SetParametersResult(successful=False, reason=(
+                        f"{parameter.name} is read when the model loads: change it while the node is unconfigured "
+                        f"(ros2 lifecycle set {self._node.get_fully_qualified_name()} deactivate, then cleanup; set "
+                        "it; then configure and activate)"))
                 changes[parameter.name] = normalize(parameter.name, parameter.value, self.cameras)
         problems = check_values({**self.values(), **changes}) if changes else []
+        if changes and not problems:
+            problems = self._check({**self.values(), **changes}, set(changes))
         return SetParametersResult(successful=not problems, reason="; ".join(problems))
 
     def values(self) -> dict[str, Any]:

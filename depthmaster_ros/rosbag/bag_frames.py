@@ -113,7 +113,7 @@ class BagFrames:
                 continue
             msg = deserialize_message(frame.raw, message_class(COMPRESSED_IMAGE if frame.compressed else IMAGE))
             try:
-                rgb = decode_image(msg, frame.compressed)
+                rgb = decode_image(msg, frame.compressed, self.config.max_image_pixels)
             except InputError as exc:
                 entries.append(Entry(frame, skipped=f"image rejected: {exc}"))
                 continue

@@ -24,7 +24,8 @@ class FrameWriter:
             state.count("skipped", f"{'camera_info' if kind == 'camera_info' else 'metric source'} rejected: "
                                    f"{reason}")
         if products.failed is not None:
-            state.count("skipped", f"frame failed: {products.failed.detail}")
+            kind = "image rejected" if products.rejected else "frame failed"
+            state.count("skipped", f"{kind}: {products.failed.detail}")
             return
         frame, header = products.context
         missing = products.metric_missing()

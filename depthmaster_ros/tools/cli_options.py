@@ -34,8 +34,7 @@ def add_model_options(parser: argparse.ArgumentParser, params_file: bool = False
         else:
             group.add_argument(flag, default=None, choices=item.allowed, help=_help(name))
     group.add_argument("--threads", type=_non_negative_int, default=None, metavar="N",
-                       help=spec("cpu_threads").description + " Set it when other programs share the CPU "
-                       "(0 = torch's default).")
+                       help=spec("cpu_threads").description.replace("%", "%%") + " (the node's cpu_threads)")
 
 
 def add_processing_res(parser: argparse.ArgumentParser, default_text: str) -> None:

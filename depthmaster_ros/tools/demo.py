@@ -112,22 +112,30 @@ def summarize(recorded: Path, bag: Path) -> None:
 
     outputs = read(recorded, RECORDED)
     inputs = read(bag, ["/camera/image_raw", "/camera/depth_truth"])
-    frames = len(inputs["/camera/image_raw"])
-    print(f"\nThe bag played {frames} frames at 10 Hz with its time on /clock (the node uses sim time, so latency "
-          "is bag time from image stamp to publish); the node published (recorded by depthmaster-record):")
-    print(f"  {'topic':<28}{'messages':>9}{'rate Hz':>9}")
+    stamps = [stamp_to_ns(m.header.stamp) for _, m in inputs["/camera/image_raw"]]
+    frames, duration = len(stamps), (stamps[-1] - stamps[0]) / 1e9 if len(stamps) > 1 else 0.0
+    print(f"\nThe bag played {frames} frames over {duration:.1f} s of bag time, its time on /clock (the node uses "
+          "sim time, so latency is bag time from image stamp to publish). The node takes the newest frame when it "
+          "is free, so on a slow machine it serves some of them; per output topic (recorded by "
+          "depthmaster-record):")
+    print(f"  {'topic':<28}{'frames served':>14}{'per s of bag time':>19}")
     for topic in RECORDED[:-1]:
-        messages = outputs.get(topic, [])
-        span = (messages[-1][0] - messages[0][0]) / 1e9 if len(messages) > 1 else 0.0
-        rate = (len(messages) - 1) / span if span > 0 else 0.0
-        print(f"  {topic:<28}{len(messages):>9}{rate:>9.2f}")
+        served = {stamp_to_ns(m.header.stamp) if hasattr(m, "header") else round(m.data[0] * 1e9)
+                  for _, m in outputs.get(topic, [])}
+        rate = len(served) / duration if duration else 0.0
+        print(f"  {topic:<28}{len(served):>8} of {frames:<3}{rate:>14.2f}")
     diagnostics = [s for _, m in outputs.get("/diagnostics", []) for s in m.status if s.name.endswith(": depth")]
     if diagnostics:
         values = {kv.key: kv.value for kv in diagnostics[-1].values}
-        print(f"\nNode diagnostics (its last report while the bag played): {diagnostics[-1].message}")
-        for key in ("model", "received", "processed", "frames_dropped", "latency_p50_ms", "latency_p95_ms",
-                    "scale_state"):
+        print(f"\nNode diagnostics (its last report before the recorder stopped): {diagnostics[-1].message}")
+        for key in ("model", "latency_p50_ms", "latency_p95_ms", "scale_state"):
             print(f"  {key:<16}{values.get(key, '-')}")
+        counts = {key: int(values.get(key, 0)) for key in ("received", "processed", "frames_dropped", "rejected",
+                                                          "errors", "ignored")}
+        flight = counts["received"] - sum(v for k, v in counts.items() if k != "received")
+        print(f"  frames received {counts['received']} = processed {counts['processed']} + dropped (replaced by a "
+              f"newer one while the model was busy) {counts['frames_dropped']} + rejected {counts['rejected']} + "
+              f"errors {counts['errors']} + ignored (no subscriber yet) {counts['ignored']} + in flight {flight}")
     if outputs.get("/camera/depth/scale"):
         fit = dict(zip(SCALE_LAYOUT, outputs["/camera/depth/scale"][-1][1].data))
         quality = f", inliers {fit['inlier_ratio']:.0%} of {int(fit['pairs'])} pairs" if fit["pairs"] else ""

@@ -18,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 LINGER_S = 1.0
+SETTLE_S = 3.0  # --wait-for-subscribers: once some topics have subscribers, how long to wait for more
 SENSOR_TYPES = {"sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage", "sensor_msgs/msg/CameraInfo",
                 "sensor_msgs/msg/PointCloud2", "sensor_msgs/msg/LaserScan", "sensor_msgs/msg/Imu"}
 
@@ -33,22 +34,54 @@ class BagClock:
                                                                             reliability=ReliabilityPolicy.BEST_EFFORT))
         self._message, self._start_ns, self._rate, self._period = Clock(), start_ns, rate, 1.0 / hz
         self._wall_start = time.monotonic()
+        self._lock = threading.Lock()
+        self._last: int | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def restart(self, wall_start: float) -> None:
-        self._wall_start = wall_start
+        with self._lock:
+            self._wall_start = wall_start
+            self._last = None  # a loop starts over: time may go back once
+
+    def advance_to(self, stamp_ns: int) -> None:
+        """Publish ``stamp_ns`` now if the clock has not reached it (a message is about to go out with it)."""
+        self._publish(stamp_ns)
+
+    def _publish(self, now: int) -> None:
+        with self._lock:
+            if self._last is not None and now <= self._last:
+                return
+            self._last = now
+            self._message.clock.sec, self._message.clock.nanosec = divmod(now, 1_000_000_000)
+            self._publisher.publish(self._message)
 
     def _run(self) -> None:
         while not self._stop.wait(self._period):
-            now = self._start_ns + int((time.monotonic() - self._wall_start) * self._rate * 1e9)
-            self._message.clock.sec, self._message.clock.nanosec = divmod(now, 1_000_000_000)
-            self._publisher.publish(self._message)
+            self._publish(self._start_ns + int((time.monotonic() - self._wall_start) * self._rate * 1e9))
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def wait_for_subscribers(publishers: dict, topics: dict, timeout: float, stop: threading.Event) -> list[str]:
+    """Wait until every publisher has a subscriber, or some have and none was added for SETTLE_S seconds, or
+    ``timeout`` (or ``stop``); the topics still without one."""
+    deadline = time.monotonic() + timeout
+    matched: set = set()
+    settled_at = None
+    while time.monotonic() < deadline and not stop.is_set():
+        now_matched = {key for key, publisher in publishers.items() if publisher.get_subscription_count()}
+        if len(now_matched) == len(publishers):
+            return []
+        if now_matched != matched:
+            matched, settled_at = now_matched, time.monotonic() + SETTLE_S
+        if matched and time.monotonic() >= settled_at:
+            break
+        stop.wait(0.05)
+    return sorted(topics[key] for key, publisher in publishers.items() if not publisher.get_subscription_count())
 
 
 def parse_args(argv):
@@ -60,7 +93,9 @@ def parse_args(argv):
     parser.add_argument("--start-offset", type=float, default=0.0, help="skip this many seconds of the bag")
     parser.add_argument("--delay", type=float, default=0.0, help="seconds to wait before playing (discovery)")
     parser.add_argument("--wait-for-subscribers", type=float, default=0.0, metavar="SECONDS",
-                        help="first wait up to this long until every played topic has a subscriber (exit 3 if not)")
+                        help="first wait up to this long for subscribers: until every played topic has one, or some "
+                        "have and no new one appeared for 3 s (topics nobody listens to are played anyway); exit 3 "
+                        "if no topic has a subscriber by then")
     parser.add_argument("--sensor-qos", action="store_true",
                         help="publish sensor topics best effort (the sensor-data QoS), like a best-effort driver")
     parser.add_argument("--clock", type=float, nargs="?", const=100.0, metavar="HZ",
@@ -73,8 +108,12 @@ def parse_args(argv):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    stop = threading.Event()  # Ctrl-C / SIGTERM: stop at once, cleanly, whatever the player is doing
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     import rclpy
     from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+    from rclpy.signals import SignalHandlerOptions
 
     from ..rosbag.io import BagError, message_class, open_reader
 
@@ -88,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"depthmaster-play: not in the bag: {', '.join(sorted(missing))}", file=sys.stderr)
         return 2
 
-    rclpy.init(args=[])
+    rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)
     node = rclpy.create_node("depthmaster_play")
     publishers = {}
     for connection in connections:
@@ -103,45 +142,39 @@ def main(argv: list[str] | None = None) -> int:
             qos = qos_profile_sensor_data
         publishers[connection.id] = node.create_publisher(msg_class, connection.topic, qos)
 
-    stop = {"now": False}
-    signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
     published = Counter()
     start_ns = reader.start_time + int(args.start_offset * 1e9)
-    if args.wait_for_subscribers > 0:
-        deadline = time.monotonic() + args.wait_for_subscribers
-        while time.monotonic() < deadline and not all(p.get_subscription_count() for p in publishers.values()):
-            time.sleep(0.05)
-        lonely = [c.topic for c in connections if c.id in publishers and not publishers[c.id].get_subscription_count()]
-        if lonely:
-            print(f"depthmaster-play: no subscriber after {args.wait_for_subscribers:g} s on: {', '.join(lonely)}",
-                  file=sys.stderr)
-            reader.close()
-            node.destroy_node()
-            rclpy.try_shutdown()
-            return 3
-    clock = BagClock(node, start_ns, args.rate, args.clock) if args.clock else None
-    time.sleep(args.delay)
+    clock = None
     try:
-        while not stop["now"]:
+        if args.wait_for_subscribers > 0:
+            lonely = wait_for_subscribers(publishers, {c.id: c.topic for c in connections},
+                                          args.wait_for_subscribers, stop)
+            if len(lonely) == len(publishers) and not stop.is_set():
+                print(f"depthmaster-play: no subscriber after {args.wait_for_subscribers:g} s on any of: "
+                      f"{', '.join(lonely)}. Start the node (or the recorder) first, and check its topic names "
+                      "(remappings) against these", file=sys.stderr)
+                return 3
+            if lonely:
+                print(f"depthmaster-play: no subscriber on {', '.join(lonely)} (played anyway)", file=sys.stderr)
+        clock = BagClock(node, start_ns, args.rate, args.clock) if args.clock else None
+        stop.wait(args.delay)
+        while not stop.is_set():
             wall_start = time.monotonic()
             if clock is not None:
                 clock.restart(wall_start)
             for connection, log_time, raw in reader.messages(connections=connections, start=start_ns):
-                if stop["now"]:
-                    break
                 publisher = publishers.get(connection.id)
                 if publisher is None:
                     continue
-                wait = wall_start + (log_time - start_ns) / 1e9 / args.rate - time.monotonic()
-                if wait > 0:
-                    time.sleep(wait)
+                if stop.wait(max(wall_start + (log_time - start_ns) / 1e9 / args.rate - time.monotonic(), 0.0)):
+                    break
+                if clock is not None:
+                    clock.advance_to(log_time)  # the clock is never behind the data it comes with
                 publisher.publish(raw)
                 published[connection.topic] += 1
             if not args.loop:
                 break
-        time.sleep(LINGER_S)  # destroying publishers at once can drop the last samples still in flight
-    except KeyboardInterrupt:
-        pass
+        stop.wait(LINGER_S)  # destroying publishers at once can drop the last samples still in flight
     finally:
         if clock is not None:
             clock.stop()

@@ -30,8 +30,12 @@ def parse_args(argv):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    stop = {"now": False}  # Ctrl-C / SIGTERM: close the bag properly, whatever the recorder is doing
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.update(now=True))
     import rclpy
     from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from rclpy.signals import SignalHandlerOptions
 
     from ..rosbag.io import ConnectionMap, message_class, open_writer
     from ..rosbag.partial_output import partial_folder, split_name
@@ -39,14 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.output.exists():
         print(f"depthmaster-record: {args.output} already exists", file=sys.stderr)
         return 2
-    rclpy.init(args=[])
-    node = rclpy.create_node("depthmaster_record")
-    stop = {"now": False}
-    signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
     if partial_folder(args.output).exists():
         print(f"depthmaster-record: {partial_folder(args.output)} holds what a recording that crashed left (read it "
               "with depthmaster-bag --salvage); move it away or choose another name", file=sys.stderr)
         return 2
+    rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)
+    node = rclpy.create_node("depthmaster_record")
     partial = partial_folder(args.output) / split_name(args.output, 0)
     partial.parent.mkdir(parents=True)
     writer = open_writer(partial, args.storage)
@@ -83,8 +85,6 @@ def main(argv: list[str] | None = None) -> int:
             rclpy.spin_once(node, timeout_sec=0.1)
             if args.max_messages and all(counts[t] >= args.max_messages for t in subscriptions if subscriptions[t]):
                 break
-    except KeyboardInterrupt:
-        pass
     finally:
         writer.close()
         partial.rename(args.output)

@@ -1,0 +1,58 @@
+"""Limits that hold before any allocation: a frame the model cannot or should not run is rejected with the reason
+(not attempted for minutes, not an error), and a processing size whose activations cannot fit in memory is
+refused when it is set, with the estimate."""
+
+from __future__ import annotations
+
+from ..model.resize import processing_size
+
+
+def frame_problem(shape, config) -> str | None:
+    """Why a frame of ``shape`` (H, W, ...) cannot be processed with ``config``, or None."""
+    height, width = int(shape[0]), int(shape[1])
+    if height * width > config.max_image_pixels:
+        return (f"image is {width}x{height} = {height * width:,} pixels, more than max_image_pixels "
+                f"{config.max_image_pixels:,}")
+    try:
+        proc_h, proc_w = processing_size(height, width, config.processing_res)
+    except ValueError as exc:
+        return f"a {width}x{height} image cannot be processed: {exc}"
+    if proc_h * proc_w > config.max_processing_pixels:
+        return (f"a {width}x{height} image at processing_res {config.processing_res} runs at {proc_w}x{proc_h} = "
+                f"{proc_h * proc_w:,} pixels, more than max_processing_pixels {config.max_processing_pixels:,}: "
+                "lower processing_res (0 = native size)")
+    return None
+
+
+def worst_case_pixels(config, image_size: tuple[int, int] | None = None) -> int:
+    """The most pixels one frame can be processed at with ``config``: for ``image_size`` (width, height) if known,
+    else the square of processing_res (native size: max_processing_pixels), never above max_processing_pixels."""
+    if image_size is not None:
+        try:
+            proc_h, proc_w = processing_size(image_size[1], image_size[0], config.processing_res)
+            return min(proc_h * proc_w, config.max_processing_pixels)
+        except ValueError:
+            return 0
+    if config.processing_res == 0:
+        return config.max_processing_pixels
+    return min(config.processing_res ** 2, config.max_processing_pixels)
+
+
+def memory_problem(backend, config, batch: int, image_size: tuple[int, int] | None = None,
+                   available: int | None = None) -> str | None:
+    """Why passes of ``batch`` frames at ``config``'s processing size would not fit in the backend device's
+    memory, with the estimate, or None (also when the backend or the device cannot tell)."""
+    estimate = getattr(backend, "activation_bytes", None)
+    if estimate is None:
+        return None
+    pixels = worst_case_pixels(config, image_size)
+    needed = estimate(pixels, batch)
+    if available is None:
+        from ..model.device import available_memory
+
+        available = available_memory(backend.device)
+    if available is None or needed <= available:
+        return None
+    return (f"processing_res {config.processing_res} with {batch} frame(s) per pass runs at up to {pixels:,} "
+            f"pixels a frame: about {needed / 2**30:.1f} GiB of activations on {backend.device}, but "
+            f"{available / 2**30:.1f} GiB are available; lower processing_res or max_processing_pixels")
