@@ -66,9 +66,10 @@ def references(archive, model_values, tmp_path_factory):
     return folder
 
 
-def checkpoints(output_dir):
+def checkpoints(folder):
+    """Output files closed so far in the .partial folders under ``folder`` (or in ``folder`` itself)."""
     count = 0
-    for progress in Path(output_dir).glob("*.partial/progress.json"):
+    for progress in [*Path(folder).glob("*.partial/progress.json"), Path(folder) / "progress.json"]:
         try:
             count += len(json.loads(progress.read_text())["files"])
         except (OSError, ValueError, KeyError):  # being replaced
@@ -96,22 +97,26 @@ def test_inputs_a_user_can_name(archive, tmp_path):
 
 def test_outputs_equal_the_bag_tool_a_corrupt_bag_is_reported_and_a_stopped_run_resumes(
         ray_local, archive, model_values, references, tmp_path):
+    from depthmaster_ros.tools.cli_options import create_backend
+
+    long_bag = write_sample_bag(tmp_path / "in" / "bag_d", frames=40, **SIZE)  # still running when stopped
+    run_bag(create_backend(model_values), long_bag, tmp_path / "ref" / "bag_d", model_values, split_frames=SPLIT)[1]()
     cluster = ModelCluster(model_values, 1, ClusterOptions(actors=2, cpus_per_actor=0.5, bags_at_once=2))
     try:
-        inputs = fleet_inputs([str(archive)])
+        inputs = fleet_inputs([str(archive), str(long_bag)])
         options = BagOptions(split_frames=SPLIT)
         out = tmp_path / "out"
 
-        stopped = FleetRun(cluster, inputs, out, model_values, options)  # Ctrl-C once a checkpoint is saved
+        stopped = FleetRun(cluster, inputs, out, model_values, options)  # Ctrl-C once bag_d saved a checkpoint
         thread = threading.Thread(target=lambda: setattr(stopped, "summary", stopped.run()))
         thread.start()
         deadline = time.monotonic() + 300
-        while checkpoints(out) == 0 and thread.is_alive() and time.monotonic() < deadline:
+        while checkpoints(out / "bag_d.partial") == 0 and thread.is_alive() and time.monotonic() < deadline:
             time.sleep(0.02)
         stopped.stop_requested = True
         thread.join(300)
         statuses = {Path(bag.output).name: bag.status for bag in stopped.summary.bags}
-        assert "interrupted" in statuses.values(), statuses
+        assert statuses["bag_d"] == "interrupted", statuses
         for name, status in statuses.items():  # nothing unfinished looks finished
             assert (out / name).exists() == (status == "done"), (name, status)
 
@@ -120,18 +125,17 @@ def test_outputs_equal_the_bag_tool_a_corrupt_bag_is_reported_and_a_stopped_run_
         cluster.shutdown()
     by_name = {Path(bag.output).name: bag for bag in summary.bags}
     assert {name: bag.status in ("done", "done earlier") for name, bag in by_name.items()} == {
-        "bag_a": True, "bag_b": True, "bag_c": True, "corrupt": False}
+        "bag_a": True, "bag_b": True, "bag_c": True, "bag_d": True, "corrupt": False}
     assert by_name["corrupt"].status == "failed" and "cannot open bag" in by_name["corrupt"].error
-    assert any(bag.status == "done" and bag.notes and "frames were saved at its last checkpoint" in bag.notes[0]
-               for bag in summary.bags)  # resumed, not redone
-    for name in ("bag_a", "bag_b", "bag_c"):
-        assert same_bytes(out / name, references / name), name
-        assert by_name[name].frames_out == by_name[name].frames_in == (9 if name == "bag_c" else 6)
+    assert "frames were saved at its last checkpoint" in by_name["bag_d"].notes[0]  # resumed, not redone
+    for name in ("bag_a", "bag_b", "bag_c", "bag_d"):
+        assert same_bytes(out / name, (tmp_path / "ref" if name == "bag_d" else references) / name), name
+        assert by_name[name].frames_out == by_name[name].frames_in == {"bag_c": 9, "bag_d": 40}.get(name, 6)
         assert by_name[name].scale_mean == pytest.approx(0.6) and by_name[name].span_s > 0
 
     csv_path, json_path = summary.write(out)
     rows = json.loads(json_path.read_text())
-    assert rows["total"]["bags"] == 4 and rows["total"]["failed"] == 1
+    assert rows["total"]["bags"] == 5 and rows["total"]["failed"] == 1
     assert csv_path.read_text().splitlines()[0].startswith("input,output,status,frames_in,frames_out")
 
 
@@ -217,9 +221,8 @@ def test_command_line_killed_midway_then_rerun(archive, references, tiny_checkpo
                                start_new_session=True)
     try:
         deadline = time.monotonic() + 300
-        while not ((out / "bag_a").exists() and checkpoints(out)) and process.poll() is None \
-                and time.monotonic() < deadline:
-            time.sleep(0.02)
+        while not checkpoints(out / "bag_c.partial") and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)  # bag_a and bag_b are done (one bag at a time), bag_c has 6 of 9 frames to go
         assert process.poll() is None, process.communicate()[1]
     finally:
         kill_session(process.pid)  # the run, its Ray instance and workers, at once
@@ -228,11 +231,11 @@ def test_command_line_killed_midway_then_rerun(archive, references, tiny_checkpo
 
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, start_new_session=True)
     assert result.returncode == 1, result.stderr  # one bag failed
-    assert "1 bags were finished by an earlier run: skipped" in result.stderr
+    assert "2 bags were finished by an earlier run: skipped" in result.stderr
     assert "corrupt: failed: cannot open bag" in result.stderr
-    assert "2 bags done, 1 done earlier, 1 failed, 0 not finished" in result.stdout
+    assert "1 bags done, 2 done earlier, 1 failed, 0 not finished" in result.stdout
     for name in ("bag_a", "bag_b", "bag_c"):
         assert same_bytes(out / name, references / name), name
     rows = {Path(row["output"]).name: row for row in json.loads((out / "fleet_summary.json").read_text())["bags"]}
-    assert rows["bag_a"]["status"] == "done earlier" and rows["bag_a"]["frames_out"] == 6
-    assert rows["bag_b"]["notes"] and "were saved at its last checkpoint" in rows["bag_b"]["notes"][0]
+    assert rows["bag_b"]["status"] == "done earlier" and rows["bag_b"]["frames_out"] == 6
+    assert rows["bag_c"]["notes"] and "were saved at its last checkpoint" in rows["bag_c"]["notes"][0]

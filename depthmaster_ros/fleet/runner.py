@@ -17,39 +17,20 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..model.backends import BUILTIN_BACKENDS, backend_factory
 from ..rosbag.partial_output import SUMMARY_KEY
 from .bag_task import BagOptions, process_bag
+from .cluster_options import ClusterOptions
 from .inputs import FleetInput
 from .model_worker import ModelWorker
 from .progress_board import ProgressBoard
 from .summary import BagResult, FleetSummary
 
-DEFAULT_CPUS_PER_BAG = 0.25
-
 
 class FleetError(RuntimeError):
     """The run cannot start (no room for the actors, a model that does not load, ...); the text says why."""
-
-
-@dataclass
-class ClusterOptions:
-    """Where and how big: ``address`` None starts a local Ray instance on this machine (``num_cpus``, default all
-    cores); else joins that cluster (``auto``, ``HOST:PORT`` of ``ray start --head``, or ``ray://HOST:10001``).
-    None for a size: chosen from the cluster (one actor per GPU, or one on the CPU)."""
-
-    address: str | None = None
-    num_cpus: float | None = None
-    object_store_memory: int | None = None  # bytes, for a local instance
-    actors: int | None = None
-    gpus_per_actor: float | None = None
-    cpus_per_actor: float | None = None
-    cpus_per_bag: float = DEFAULT_CPUS_PER_BAG
-    bags_at_once: int | None = None
-    retries: int = 3  # Ray's restarts of a dead actor / retries of a dead bag task
 
 
 def finished_result(source: Path, output: Path) -> BagResult:

@@ -31,12 +31,9 @@ from .bag_frames import BagFrames, Entry
 from .frame_writer import FrameWriter
 from .inference import LocalInference
 from .io import BagError, open_reader, open_writer
-from .partial_output import CannotResume, PartialOutput, unfinished_run
+from .partial_output import SPLIT_FRAMES, CannotResume, PartialOutput, unfinished_run
 from .run_state import RunState, fingerprint
 from .topics import parent
-
-SPLIT_FRAMES = 100  # frames per output file (and between checkpoints) unless told otherwise
-
 
 class Interrupted(Exception):
     """The run was asked to stop; its progress is saved for --resume."""

@@ -30,6 +30,7 @@ from pathlib import Path
 from .io import BagError, ConnectionMap, open_writer
 from .salvage import SalvageReader
 
+SPLIT_FRAMES = 100  # frames per output file (and between checkpoints) unless told otherwise
 PROGRESS = "progress.json"
 FORMAT = 2  # of progress.json; 1 (before crash safety) had no files list
 SUFFIX = {"mcap": ".mcap", "sqlite3": ".db3"}

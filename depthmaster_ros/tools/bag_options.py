@@ -9,7 +9,7 @@ from .cli_options import add_model_options, model_values
 
 
 def add_bag_options(parser: argparse.ArgumentParser) -> None:
-    from ..rosbag.bag_run import SPLIT_FRAMES
+    from ..rosbag.partial_output import SPLIT_FRAMES
     from ..scale.source import measurement_inputs
 
     add_model_options(parser, params_file=True)

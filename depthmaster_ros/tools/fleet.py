@@ -36,7 +36,7 @@ def _non_negative_float(text: str) -> float:
 
 def add_cluster_options(parser: argparse.ArgumentParser) -> None:
     """Ray: where, and how the work is shared out (depthmaster-fleet and its benchmark)."""
-    from ..fleet.runner import DEFAULT_CPUS_PER_BAG
+    from ..fleet.cluster_options import DEFAULT_CPUS_PER_BAG
 
     group = parser.add_argument_group("Ray (where and how much)")
     group.add_argument("--address", help="join this Ray cluster (auto, HOST:PORT of `ray start --head`, or "
@@ -61,7 +61,7 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cluster_options(args: argparse.Namespace):
-    from ..fleet.runner import ClusterOptions
+    from ..fleet.cluster_options import ClusterOptions
 
     return ClusterOptions(address=args.address, num_cpus=args.num_cpus,
                           object_store_memory=int(args.object_store_memory * 1e9) if args.object_store_memory
