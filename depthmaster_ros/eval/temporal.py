@@ -95,10 +95,12 @@ def frame_abs_rel(depth: np.ndarray, truth: np.ndarray) -> float:
     return depth_metrics(np.where(valid, depth, 1.0), truth, valid)["abs_rel"]
 
 
-def sequence_scores(depths, truths, poses, matrix, cuts=()) -> dict:
+def sequence_scores(depths, truths, poses, matrix, cuts=(), moving=None) -> dict:
     """Flicker (mean over consecutive pairs) and AbsRel (mean over frames) of a sequence of metric depth maps.
     ``depths[k]`` may be None (no metric output for that frame: left out, with the pairs it belongs to).
-    ``cuts``: indices k where frame k shows another scene than frame k-1 (that pair is not scored)."""
+    ``cuts``: indices k where frame k shows another scene than frame k-1 (that pair is not scored).
+    ``moving``: per frame, a mask of the pixels of moving objects (or None): their AbsRel is ``abs_rel_moving``
+    (a temporal filter that lags behind motion shows there; the flicker leaves them out as not static)."""
     if not (len(depths) == len(truths) == len(poses)):
         raise ValueError(f"{len(depths)} depth maps, {len(truths)} true depths and {len(poses)} poses: one each per "
                          "frame")
@@ -113,7 +115,11 @@ def sequence_scores(depths, truths, poses, matrix, cuts=()) -> dict:
             flickers.append(value)
             points.append(used)
     abs_rels = [frame_abs_rel(depth, truth) for depth, truth in zip(depths, truths) if depth is not None]
+    masks = moving if moving is not None else [None] * len(depths)
+    moving_abs_rels = [frame_abs_rel(np.where(mask, depth, np.nan), truth) for depth, truth, mask
+                       in zip(depths, truths, masks) if depth is not None and mask is not None and mask.any()]
     return {"flicker": float(np.mean(flickers)) if flickers else float("nan"),
             "abs_rel": float(np.mean(abs_rels)) if abs_rels else float("nan"),
+            "abs_rel_moving": float(np.mean(moving_abs_rels)) if moving_abs_rels else float("nan"),
             "pairs": len(flickers), "frames": len(abs_rels), "points_per_pair": float(np.mean(points)) if points
             else 0.0, "flicker_per_pair": flickers, "abs_rel_per_frame": abs_rels}

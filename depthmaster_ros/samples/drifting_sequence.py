@@ -30,6 +30,8 @@ from .sample_scene import CAMERA_HEIGHT, FLOOR_Y, SPHERES, PinholeCamera, render
 
 START_NS = 1_700_000_000 * 1_000_000_000
 MAIN_VIEW = {"spheres": SPHERES}
+NEAREST = 2  # the sphere 3 m ahead
+APPROACH_SPEED = 0.5  # m/s of the approaching object in sample_scenarios
 CUT_VIEW = {  # the view after a scene cut: the camera turned 90 degrees to the right and down, at other objects
     "pitch": 0.35,
     "offset": (np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]]), np.zeros(3)),
@@ -59,6 +61,7 @@ class SequenceFrame:
     pose: tuple[np.ndarray, np.ndarray]  # (rotation camera -> world, position)
     prediction: np.ndarray  # H x W float32 in [0, 1], 1 = near
     cut: bool = False  # the first frame of another scene
+    moving: np.ndarray | None = None  # H x W bool: pixels of the moving object (``approach``), if any
 
 
 def view_geometry(view: dict) -> dict:
@@ -77,22 +80,35 @@ def simulated_prediction(truth: np.ndarray, gain: float = 1.0, offset: float = 0
 
 def drifting_sequence(pinhole: PinholeCamera, frames: int, rate: float = 10.0, drift: Drift = Drift(),
                       seed: int = 0, start: float = 0.0, cut_at: int | None = None, static: bool = False,
-                      stamps_s=None) -> list[SequenceFrame]:
+                      stamps_s=None, approach: float = 0.0) -> list[SequenceFrame]:
     """``frames`` frames stamped at ``rate`` Hz from ``start`` seconds (or at ``stamps_s``, e.g. with gaps), the
     camera where ``camera_pose`` puts it at the stamp (``static``: where it is at ``start``, for every frame);
-    from frame ``cut_at`` on, the other view (a scene cut). Deterministic for a seed."""
-    rng = np.random.default_rng(seed)
+    from frame ``cut_at`` on, the other view (a scene cut). ``approach``: the nearest sphere moves towards the
+    camera (along -z) at this speed, m/s, from the first stamp on; its pixels are each frame's ``moving`` mask.
+    Deterministic for a seed."""
+    # the per-frame affines from their own stream: the same at every image size
+    affine_rng, noise_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
     stamps = [start + index / rate for index in range(frames)] if stamps_s is None else list(stamps_s)
     sequence = []
     for index, stamp in enumerate(stamps):
         t = start if static else stamp
         view = CUT_VIEW if cut_at is not None and index >= cut_at else MAIN_VIEW
+        moving = None
+        if approach:
+            (x, y, z), radius, colour = view["spheres"][NEAREST]
+            mover = ((x, y, z - approach * (stamp - stamps[0])), radius, colour)
+            others = [sphere for number, sphere in enumerate(view["spheres"]) if number != NEAREST]
+            view = {**view, "spheres": (*others, mover)}
         rgb, truth = render(pinhole, t=t, **view)
-        gain = 1.0 + drift.gain * rng.standard_normal()
-        offset = drift.offset * rng.standard_normal()
-        noise = drift.noise * rng.standard_normal(truth.shape)
-        sequence.append(SequenceFrame(START_NS + int(round(stamp * 1e9)), rgb, truth, view_pose(t, **view_geometry(view)),
-                                      simulated_prediction(truth, gain, offset, noise), cut=index == cut_at))
+        if approach:
+            moving = render(pinhole, t=t, **{**view, "spheres": others})[1] != truth
+        gain = 1.0 + drift.gain * affine_rng.standard_normal()
+        offset = drift.offset * affine_rng.standard_normal()
+        noise = drift.noise * noise_rng.standard_normal(truth.shape)
+        sequence.append(SequenceFrame(START_NS + int(round(stamp * 1e9)), rgb, truth,
+                                      view_pose(t, **view_geometry(view)),
+                                      simulated_prediction(truth, gain, offset, noise), cut=index == cut_at,
+                                      moving=moving))
     return sequence
 
 
@@ -111,11 +127,14 @@ def sample_setups(sequence: list[SequenceFrame], seed: int = 0) -> list:
 
 def sample_scenarios(width: int, height: int, frames: int, drift: Drift = Drift(), seed: int = 0) -> dict:
     """The sequences the temporal stage is measured on, each with the scale setups that apply to it: the moving
-    camera, the same camera standing still, and the moving camera with a scene cut half-way (not ground_plane
-    there: after the cut the camera looks down, and ground_plane's camera_pitch is the first view's)."""
+    camera, the same camera standing still, the still camera with the nearest sphere coming towards it (what
+    smoothing must not smear), and the moving camera with a scene cut half-way (not ground_plane there: after the
+    cut the camera looks down, and ground_plane's camera_pitch is the first view's)."""
     pinhole = PinholeCamera.with_size(width, height)
     scenarios = {"moving camera": drifting_sequence(pinhole, frames, drift=drift, seed=seed),
                  "static camera": drifting_sequence(pinhole, frames, drift=drift, seed=seed, start=1.0, static=True),
+                 "approaching object": drifting_sequence(pinhole, frames, drift=drift, seed=seed, start=1.0,
+                                                         static=True, approach=APPROACH_SPEED),
                  "scene cut": drifting_sequence(pinhole, frames, drift=drift, seed=seed, cut_at=frames // 2)}
     return {name: (sequence, [setup for setup in sample_setups(sequence, seed)
                               if not (name == "scene cut" and setup.name == "ground_plane")])

@@ -46,7 +46,9 @@ def lidar_depth_image(truth: np.ndarray, rng: np.random.Generator) -> np.ndarray
 
 
 def write_sample_bag(out: str | Path, frames: int = 20, rate: float = 10.0, width: int = 320, height: int = 240,
-                     storage: str = "mcap", seed: int = 0) -> Path:
+                     storage: str = "mcap", seed: int = 0, times=None) -> Path:
+    """``frames`` frames at ``rate`` Hz, or (``times``) frames at these seconds from the start, e.g. with gaps
+    (dropped frames)."""
     from rclpy.serialization import serialize_message
 
     from ..messages.conversions import array_to_image, intrinsics_to_camera_info, make_header, points_to_cloud
@@ -57,8 +59,7 @@ def write_sample_bag(out: str | Path, frames: int = 20, rate: float = 10.0, widt
     writer = open_writer(out, storage)
     bag = ConnectionMap(writer)
     try:
-        for index in range(frames):
-            t = index / rate
+        for t in ([index / rate for index in range(frames)] if times is None else times):
             stamp = START_NS + int(round(t * 1e9))
             rgb, truth = render(pinhole, t=t)
             header = make_header(stamp, "camera_optical_frame")
