@@ -47,6 +47,10 @@ MODES = (OFF, ALIGN, ALIGN_SMOOTH)
 GRID = 128  # long side of the alignment grid, cells
 MIN_CELLS = 64  # fewer usable cells in common: no alignment
 MIN_SPREAD = 0.05  # the usable cells' p must span this much (5th-95th percentile) to fix a gain
+# RANSAC needs fewer tries than the scale fit's: a frame that can be aligned agrees over most of the image (with
+# half the cells outliers, 64 tries all miss with probability 0.75^64 = 1e-8), and IRLS refines on every cell.
+RANSAC_ITERATIONS = 64
+RANSAC_SAMPLE = 1000
 
 
 @dataclass(frozen=True)
@@ -195,7 +199,8 @@ class TemporalStage(Stage):
         if spread < MIN_SPREAD:
             return None, math.nan, math.nan, (f"the map spans too little (p spread {spread:.3f} < {MIN_SPREAD}) "
                                               "to align a gain")
-        outcome = robust_line(x, y, config.temporal_inlier_threshold, MIN_SPREAD, relative=False)
+        outcome = robust_line(x, y, config.temporal_inlier_threshold, MIN_SPREAD, relative=False,
+                              ransac_iterations=RANSAC_ITERATIONS, ransac_sample=RANSAC_SAMPLE)
         if outcome.line is None:
             return None, math.nan, math.nan, f"no alignment: {outcome.reason}"
         residuals = outcome.line.residuals
