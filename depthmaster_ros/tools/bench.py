@@ -50,6 +50,8 @@ def parse_args(argv):
                         "scale mode; without --checkpoint / --random-* the predictions are simulated drifting ones "
                         "(a known answer, no model)")
     parser.add_argument("--frames", type=int, default=30, help="--temporal: frames per sequence (default 30)")
+    parser.add_argument("--seed", type=int, default=0, help="--temporal, simulated predictions: the random seed of "
+                        "their per-frame distortion (default 0)")
     parser.add_argument("--noise", type=float, default=Drift().noise, help="--temporal, simulated predictions: "
                         f"the per-pixel noise sd (default {Drift().noise}; the per-frame gain and offset sd are "
                         f"{Drift().gain} and {Drift().offset})")
@@ -291,7 +293,7 @@ def temporal(args, backend) -> int:
 
     height, width = args.sizes[0]
     results, text = temporal_report(width, height, args.frames, backend, args.processing_res,
-                                    Drift(noise=args.noise))
+                                    Drift(noise=args.noise), args.seed)
     print(f"depthmaster-bench --temporal: {'the model' if backend is not None else 'no model'}; "
           f"{args.frames} frames per sequence\n")
     print(text)

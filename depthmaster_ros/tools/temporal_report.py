@@ -13,14 +13,14 @@ from ..samples.sample_scene import PinholeCamera
 
 
 def temporal_report(width: int, height: int, frames: int, backend=None, processing_res: int = 0,
-                    drift: Drift = Drift()) -> tuple[dict, str]:
+                    drift: Drift = Drift(), seed: int = 0) -> tuple[dict, str]:
     """({scenario: rows}, the markdown tables)."""
     camera = CameraIntrinsics.from_K(width, height, PinholeCamera.with_size(width, height).K)
     source = (f"the model ({backend.describe()})" if backend is not None else
               f"simulated drifting predictions (per-frame gain sd {drift.gain}, offset sd {drift.offset}, "
-              f"pixel noise sd {drift.noise})")
+              f"pixel noise sd {drift.noise}, seed {seed})")
     results, tables = {}, []
-    for name, (sequence, setups) in sample_scenarios(width, height, frames, drift).items():
+    for name, (sequence, setups) in sample_scenarios(width, height, frames, drift, seed).items():
         rows = evaluate_sequence(sequence, camera, setups, base={"processing_res": processing_res}, backend=backend)
         results[name] = rows
         tables.append(rows_table(rows, f"### {name}: {frames} frames at 10 Hz, {width}x{height}, {source}"))
