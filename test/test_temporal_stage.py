@@ -89,7 +89,8 @@ def test_a_scene_cut_resets_at_once_and_the_scale_follows():
                       measurements=measurements) for frame, measurements in zip(sequence, lidar.measurements)]
     reports = [products.stage_reports["temporal"] for products in results]
     assert [report.status for report in reports] == ["anchored"] + ["aligned"] * 4 + ["anchored"] + ["aligned"] * 4
-    assert "agrees with the previous frame" in reports[5].detail and reports[5].inlier_ratio < 0.5
+    cut = reports[5]  # too little agrees, or no positive gain maps one view onto the other
+    assert "agrees with the previous frame" in cut.detail and cut.inlier_ratio < 0.5 or "not positive" in cut.detail
     assert reports[5].resets == 1 and reports[9].frames == 4
     assert min(report.inlier_ratio for report in reports[6:]) > 0.8
     for index in (5, 6, 9):  # right after the cut the depth is as good as before it

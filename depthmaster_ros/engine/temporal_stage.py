@@ -103,12 +103,13 @@ class TemporalStage(Stage):
     name = "temporal"
     title = "Temporal stabilisation (live; every scale mode)"
     parameters = (
-        ParameterSpec("temporal_mode", ALIGN_SMOOTH, "Frame-to-frame stabilisation of the relative map, and so of depth "
-                      "and points: off (each frame as the model normalised it: flickers on a moving camera), align "
-                      "(each frame aligned to the previous stabilised one by a robust affine fit: no lag, no smear; "
-                      "with fixed, the calibration follows a moving camera) or align_smooth (align, then blend with "
-                      "the previous frame where the two agree: less pixel noise, a lag of at most "
-                      "temporal_inlier_threshold on slowly changing pixels).", choices=MODES),
+        ParameterSpec("temporal_mode", ALIGN_SMOOTH, "Frame-to-frame stabilisation of the relative map, and so of "
+                      "depth and points, on a moving camera: off (each frame as the model normalised it: it "
+                      "flickers), align (each frame aligned to the previous stabilised one by a robust affine fit: "
+                      "no blending, no lag; with fixed, the calibration follows a moving camera) or align_smooth "
+                      "(align, then blend with the previous frame where the two agree: less pixel noise, a lag of "
+                      "at most temporal_inlier_threshold on slowly changing pixels; the lowest flicker and AbsRel in "
+                      "the README's measurements, hence the default).", choices=MODES),
         ParameterSpec("temporal_time_constant", 0.3, "align_smooth: seconds of the blend with the previous frame "
                       "(its weight is exp(-dt / this) for frames dt seconds apart, so dropped frames weaken it; "
                       "0 = no blend).", min_value=0.0, max_value=10.0),

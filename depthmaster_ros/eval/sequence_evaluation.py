@@ -5,8 +5,9 @@ temporal stage's default, printed by ``depthmaster-bench --temporal`` and writte
 
 Frames are any objects with ``stamp_ns``, ``rgb``, ``truth`` (meters, non-finite where unknown), ``pose``
 (rotation camera -> world, position), ``cut`` (the first frame of another scene), optionally ``moving`` (a mask of
-moving objects' pixels) and, without a model, ``prediction`` (the relative map to use instead of the model's). The model (if any) runs once per frame; every
-configuration then finishes the same maps through its own engine stream, in stamp order, as the node would.
+moving objects' pixels) and, without a model, ``prediction`` (the relative map to use instead of the model's).
+The model (if any) runs once per frame; every configuration then finishes the same maps through its own engine
+stream, in stamp order, as the node would.
 """
 
 from __future__ import annotations
