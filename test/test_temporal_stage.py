@@ -188,3 +188,21 @@ def test_off_leaves_the_map_alone_and_changes_re_anchor():
     assert recalibrated.status == "anchored" and "fixed scale changed" in recalibrated.detail
     small = finish(engine, sequence[3].prediction[::2, ::2], 0.4, on).stage_reports["temporal"]
     assert small.status == "anchored" and "image size changed to 64x48" in small.detail
+
+
+def test_the_scale_is_not_smoothed_across_a_change_of_normalisation():
+    """Frames in the reference's normalisation, then (the stage switched off) in their own: the scale tracker
+    takes the first fit after the switch as it is (a long scale_time_constant would otherwise blend them)."""
+    _, truth = render(PINHOLE, t=1.0)
+    first = 0.1 + 0.8 * simulated_prediction(truth)
+    measured = {"sparse_depth": np.where(np.random.default_rng(0).random(truth.shape) < 0.1, truth, np.nan)}
+    config = ProcessingConfig(scale_mode="sparse_depth", scale_time_constant=10.0, max_range=1000.0,
+                              temporal_mode="align")
+    engine = FrameEngine(None)
+    for k in range(3):
+        products = finish(engine, first, 0.1 * k, config, camera=CAMERA, measurements=measured)
+    assert products.stage_reports["temporal"].frames == 2
+    switched = finish(engine, 0.5 * first + 0.3, 0.3, config.updated(temporal_mode="off"), camera=CAMERA,
+                      measurements=measured)
+    assert frame_abs_rel(switched.depth, truth) < 1e-3  # the new normalisation's own fit, not a blend
+    assert abs(switched.scale.scale - 2 * products.scale.scale) < 1e-3 * products.scale.scale

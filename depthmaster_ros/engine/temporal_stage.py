@@ -35,11 +35,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..parameter_spec import ParameterSpec
 from ..scale.robust_fit import P_SATURATED
 from ..scale.robust_line import robust_line
+from .render import resize_map, resize_to
 from .stage import Stage
 
 OFF, ALIGN, ALIGN_SMOOTH = "off", "align", "align_smooth"
@@ -86,17 +86,56 @@ def _decode(value: dict | None) -> np.ndarray | None:
     return np.frombuffer(base64.b64decode(value["float32"]), np.float32).reshape(value["shape"]).copy()
 
 
-def alignment_grid(relative: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """(area-averaged map, usable) on a grid of long side ``GRID`` (the map's own size if smaller), on the CPU;
-    a cell is usable when none of its pixels was clipped by the model (p at 0 or 1)."""
-    height, width = relative.shape
+def full_size(relative):
+    """The relative map for the full-size work (float32), and the array library to do it with: a numpy view of a
+    map on the CPU (numpy's element-wise operations run on the calling thread; torch's thread pool stalled for up
+    to 10 ms per operation on a CPU busy with other work, which is every operation of this stage), the tensor of a
+    map on a GPU."""
+    if isinstance(relative, torch.Tensor) and relative.device.type != "cpu":
+        return relative.float(), torch
+    if isinstance(relative, torch.Tensor):
+        relative = relative.float().numpy()
+    return np.asarray(relative, dtype=np.float32), np
+
+
+def area_grid(values, size: tuple[int, int]) -> np.ndarray:
+    """An H x W map (numpy or a tensor) area-averaged to ``size`` (height, width), as float32 numpy."""
+    if isinstance(values, np.ndarray):
+        return resize_to(values.astype(np.float32, copy=False), size)
+    return resize_map(values.float(), size).cpu().numpy()
+
+
+def grid_size(height: int, width: int) -> tuple[int, int]:
+    """The alignment grid's (height, width): long side ``GRID`` cells, or the map's own size if smaller."""
     factor = min(1.0, GRID / max(height, width))
-    size = (max(1, round(height * factor)), max(1, round(width * factor)))
-    unclipped = ((relative > P_SATURATED) & (relative < 1 - P_SATURATED)).float()
-    stacked = torch.stack([relative.float(), unclipped])[None]
-    grid = stacked if size == (height, width) else F.interpolate(stacked, size=size, mode="area")
-    grid = grid[0].cpu().numpy()
-    return grid[0], grid[1] >= 1.0 - 1e-6
+    return max(1, round(height * factor)), max(1, round(width * factor))
+
+
+def _like(values, example):
+    """``values`` (numpy or a tensor) as the same kind of array as ``example`` (on its device)."""
+    if isinstance(example, np.ndarray):
+        return values.cpu().numpy() if isinstance(values, torch.Tensor) else values
+    return torch.as_tensor(values, device=example.device)
+
+
+def hold_clipped(xp, aligned, previous, low, high):
+    """Where the model clipped p at 1 (``high``), it only says "at least as near as the clip" (``aligned`` there
+    is a lower bound); at 0 (``low``), "at least as far". The previous stabilised value is kept where it satisfies
+    that bound (the information the clip removed), the bound where it does not (the pixel shows something else)."""
+    held = xp.where(low, xp.minimum(previous, aligned), aligned)
+    return xp.where(high, xp.maximum(previous, aligned), held)
+
+
+def blend(xp, aligned, previous, gap: float, config):
+    """Blend with the previous stabilised map where the two agree: the previous one weighs
+    ``exp(-gap / temporal_time_constant)``, tapered by Tukey's biweight of their difference (full weight where they
+    are equal, none from ``temporal_inlier_threshold`` on; continuous, so a tiny change of the input never flips a
+    pixel between blended and not)."""
+    tau = config.temporal_time_constant
+    weight = 0.0 if tau <= 0 else math.exp(-max(gap, 0.0) / tau)
+    difference = previous - aligned
+    u = xp.clip(difference / config.temporal_inlier_threshold, -1.0, 1.0)
+    return aligned + weight * (1.0 - u * u) ** 2 * difference
 
 
 class TemporalStage(Stage):
@@ -137,14 +176,18 @@ class TemporalStage(Stage):
     def process(self, frame) -> None:
         config = frame.job.config
         if config.temporal_mode == OFF:
+            frame.rebased = self.frames > 0  # switched off after aligned frames: the frame's own normalisation
             self._clear()
             return
-        relative = torch.as_tensor(frame.relative)
-        grid, usable = alignment_grid(relative)
+        p, xp = full_size(frame.relative)
+        low, high = p <= P_SATURATED, p >= 1 - P_SATURATED  # where the model clipped p
+        size = grid_size(*p.shape)
+        grid = area_grid(p, size)
+        usable = area_grid(low | high, size) <= 1e-6  # cells without a clipped pixel
         stamp_ns = frame.job.stamp_ns
         gap = math.nan if self.stamp_ns is None else (stamp_ns - self.stamp_ns) / 1e9
-        signature = [list(relative.shape), config.scale_mode, config.scale, config.shift] \
-            if config.scale_mode == "fixed" else [list(relative.shape)]
+        signature = [list(p.shape), config.scale_mode, config.scale, config.shift] \
+            if config.scale_mode == "fixed" else [list(p.shape)]
         line, ratio, rms, why = None, math.nan, math.nan, self._why_not_align(gap, signature, config)
         if not why:
             line, ratio, rms, why = self._align(grid, usable, config)
@@ -154,23 +197,23 @@ class TemporalStage(Stage):
                 self.resets += 1
             frame.rebased = self.frames > 0  # the previous frame was in the old reference's affine frame
             self.frames = 0
-            stabilised = relative.float()
-            reference = grid
+            stabilised, reference = p, grid
             report = TemporalReport(status="anchored", detail=why, resets=self.resets, **report_args)
         else:
             gain, offset = line
-            stabilised = self._hold_clipped(relative, relative.float() * gain + offset)
+            previous = _like(self.previous, p)
+            stabilised = hold_clipped(xp, p * gain + offset, previous, low, high)
             reference = grid * gain + offset  # the stabilised map on the grid, where no pixel was clipped
             if config.temporal_mode == ALIGN_SMOOTH:
-                stabilised = self._smooth(stabilised, gap, config)
-                reference = alignment_grid(stabilised)[0]
+                stabilised = blend(xp, stabilised, previous, gap, config)
+                reference = area_grid(stabilised, size)
             self.frames += 1
             report = TemporalReport(status="aligned", detail=f"aligned: {ratio:.0%} of the image agrees",
                                     gain=gain, offset=offset, resets=self.resets, frames=self.frames, **report_args)
-        frame.relative = stabilised
+        frame.relative = torch.from_numpy(stabilised) if xp is np else stabilised
         frame.reports[self.name] = report
         self.reference = np.where(usable, reference, np.nan).astype(np.float32)  # cells the model clipped: out
-        self.previous = stabilised.clone()
+        self.previous = stabilised.copy() if xp is np else stabilised.clone()
         self.stamp_ns, self.signature = stamp_ns, signature
 
     def _why_not_align(self, gap: float, signature: list, config) -> str:
@@ -214,37 +257,16 @@ class TemporalStage(Stage):
                                       "cut or a fast change")
         return (outcome.line.slope, outcome.line.intercept), ratio, rms, ""
 
-    def _hold_clipped(self, relative: torch.Tensor, aligned: torch.Tensor) -> torch.Tensor:
-        """Where the model clipped p at 1, it only says "at least as near as the clip" (``aligned`` there is a
-        lower bound); at 0, "at least as far". The previous stabilised value is kept where it satisfies that bound
-        (the information the clip removed), the bound where it does not (the pixel now shows something else)."""
-        previous = self.previous.to(aligned.device)
-        held = torch.where(relative <= P_SATURATED, torch.minimum(previous, aligned), aligned)
-        return torch.where(relative >= 1 - P_SATURATED, torch.maximum(previous, aligned), held)
-
-    def _smooth(self, aligned: torch.Tensor, gap: float, config) -> torch.Tensor:
-        """Blend with the previous stabilised map where the two agree: the previous one weighs
-        ``exp(-gap / temporal_time_constant)``, tapered by Tukey's biweight of their difference (full weight where
-        they are equal, none from ``temporal_inlier_threshold`` on; continuous, so a tiny change of the input never
-        flips a pixel between blended and not)."""
-        tau = config.temporal_time_constant
-        weight = 0.0 if tau <= 0 else math.exp(-max(gap, 0.0) / tau)
-        previous = self.previous.to(aligned.device)
-        u = ((aligned - previous) / config.temporal_inlier_threshold).clamp(-1.0, 1.0)
-        blend = weight * (1.0 - u * u) ** 2
-        return aligned + blend * (previous - aligned)
-
     # ------------------------------------------------------------------ state
     def state(self) -> dict:
         return {"reference": _encode(self.reference),
-                "previous": _encode(None if self.previous is None else self.previous.cpu().numpy()),
+                "previous": _encode(None if self.previous is None else _like(self.previous, np.zeros(0))),
                 "stamp_ns": self.stamp_ns, "signature": self.signature, "frames": self.frames,
                 "resets": self.resets}
 
     def restore(self, state: dict) -> None:
         self._clear()
         self.reference = _decode(state["reference"])
-        previous = _decode(state["previous"])
-        self.previous = None if previous is None else torch.from_numpy(previous)
+        self.previous = _decode(state["previous"])  # numpy; moved to a GPU map's device when used
         self.stamp_ns, self.signature = state["stamp_ns"], state["signature"]
         self.frames, self.resets = state["frames"], state["resets"]
