@@ -206,3 +206,41 @@ def test_the_scale_is_not_smoothed_across_a_change_of_normalisation():
                       measurements=measured)
     assert frame_abs_rel(switched.depth, truth) < 1e-3  # the new normalisation's own fit, not a blend
     assert abs(switched.scale.scale - 2 * products.scale.scale) < 1e-3 * products.scale.scale
+
+
+def test_the_gpu_code_path_gives_the_cpu_results(monkeypatch):
+    """On a GPU the stage works on the tensors (torch), on the CPU in numpy: the torch path, run here on CPU
+    tensors, gives the numpy path's maps (to the grid's resampling: torch's and OpenCV's area averages differ at
+    non-integer factors) and the same saved state layout."""
+    from depthmaster_ros.engine import temporal_stage
+
+    sequence = drifting_sequence(PinholeCamera.with_size(160, 120), 5, cut_at=3)  # a grid resampled to 128 x 96
+    config = ProcessingConfig(temporal_mode="align_smooth")
+
+    def run():
+        engine = FrameEngine(None)
+        return [finish(engine, frame.prediction, 0.1 * k, config) for k, frame in enumerate(sequence)], engine
+
+    numpy_results, numpy_engine = run()
+    monkeypatch.setattr(temporal_stage, "full_size", lambda relative: (torch.as_tensor(relative).float(), torch))
+    torch_results, torch_engine = run()
+    for a, b in zip(numpy_results, torch_results):
+        assert a.stage_reports["temporal"].status == b.stage_reports["temporal"].status
+        assert np.abs(a.relative - b.relative).max() < 2e-3
+    state = torch_engine.state()["cam"]["temporal"]
+    assert state["previous"]["shape"] == [120, 160] and json.loads(json.dumps(state)) == state
+    assert numpy_engine.state()["cam"]["temporal"].keys() == state.keys()
+
+
+def test_the_blend_moves_a_pixel_at_most_0_29_thresholds():
+    """Whatever the previous map holds, the blend moves a pixel by at most max x (1 - x^2)^2 = 0.286 times
+    temporal_inlier_threshold (at a difference of threshold / sqrt(5)), and not at all from the threshold on."""
+    from depthmaster_ros.engine.temporal_stage import blend
+
+    config = ProcessingConfig(temporal_inlier_threshold=0.03, temporal_time_constant=0.3)
+    aligned = np.full(100001, 0.5, np.float32)
+    previous = aligned + np.linspace(-0.1, 0.1, aligned.size, dtype=np.float32)
+    moved = np.abs(blend(np, aligned, previous, 0.0, config) - aligned)  # gap 0: the full weight
+    bound = 0.03 * (1 / math.sqrt(5)) * (4 / 5) ** 2
+    assert bound * 0.999 < moved.max() <= bound * 1.0001
+    assert np.all(moved[np.abs(previous - aligned) >= 0.03] == 0)

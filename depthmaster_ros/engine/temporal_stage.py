@@ -88,9 +88,9 @@ def _decode(value: dict | None) -> np.ndarray | None:
 
 def full_size(relative):
     """The relative map for the full-size work (float32), and the array library to do it with: a numpy view of a
-    map on the CPU (numpy's element-wise operations run on the calling thread; torch's thread pool stalled for up
-    to 10 ms per operation on a CPU busy with other work, which is every operation of this stage), the tensor of a
-    map on a GPU."""
+    map on the CPU (numpy's element-wise operations run on the calling thread, where torch's thread pool stalled
+    for up to 10 ms per operation on a CPU busy with other work, and this stage does about twenty), the tensor of
+    a map on a GPU."""
     if isinstance(relative, torch.Tensor) and relative.device.type != "cpu":
         return relative.float(), torch
     if isinstance(relative, torch.Tensor):
@@ -130,7 +130,8 @@ def blend(xp, aligned, previous, gap: float, config):
     """Blend with the previous stabilised map where the two agree: the previous one weighs
     ``exp(-gap / temporal_time_constant)``, tapered by Tukey's biweight of their difference (full weight where they
     are equal, none from ``temporal_inlier_threshold`` on; continuous, so a tiny change of the input never flips a
-    pixel between blended and not)."""
+    pixel between blended and not). A pixel moves from its own value by at most max x (1 - x^2)^2 = 0.29 times
+    the threshold, whatever the previous map held: the blend can lag, but not by more."""
     tau = config.temporal_time_constant
     weight = 0.0 if tau <= 0 else math.exp(-max(gap, 0.0) / tau)
     difference = previous - aligned
@@ -146,9 +147,9 @@ class TemporalStage(Stage):
                       "depth and points, on a moving camera: off (each frame as the model normalised it: it "
                       "flickers), align (each frame aligned to the previous stabilised one by a robust affine fit: "
                       "no blending, no lag; with fixed, the calibration follows a moving camera) or align_smooth "
-                      "(align, then blend with the previous frame where the two agree: less pixel noise, a lag of "
-                      "at most temporal_inlier_threshold on slowly changing pixels; the lowest flicker and AbsRel in "
-                      "the README's measurements, hence the default).", choices=MODES),
+                      "(align, then blend with the previous frame where the two agree: less pixel noise; a pixel "
+                      "stays within 0.29 temporal_inlier_threshold of its own frame's value; the lowest flicker and "
+                      "AbsRel in the README's measurements, hence the default).", choices=MODES),
         ParameterSpec("temporal_time_constant", 0.3, "align_smooth: seconds of the blend with the previous frame "
                       "(its weight is exp(-dt / this) for frames dt seconds apart, so dropped frames weaken it; "
                       "0 = no blend).", min_value=0.0, max_value=10.0),
