@@ -34,12 +34,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from ..parameter_spec import ParameterSpec
 from ..scale.robust_fit import P_SATURATED
 from ..scale.robust_line import robust_line
-from .render import resize_map, resize_to
 from .stage import Stage
 
 OFF, ALIGN, ALIGN_SMOOTH = "off", "align", "align_smooth"
@@ -91,6 +89,8 @@ def full_size(relative):
     map on the CPU (numpy's element-wise operations run on the calling thread, where torch's thread pool stalled
     for up to 10 ms per operation on a CPU busy with other work, and this stage does about twenty), the tensor of
     a map on a GPU."""
+    import torch  # here, not at the top: the parameter table (every CLI's --help) imports this module
+
     if isinstance(relative, torch.Tensor) and relative.device.type != "cpu":
         return relative.float(), torch
     if isinstance(relative, torch.Tensor):
@@ -100,6 +100,8 @@ def full_size(relative):
 
 def area_grid(values, size: tuple[int, int]) -> np.ndarray:
     """An H x W map (numpy or a tensor) area-averaged to ``size`` (height, width), as float32 numpy."""
+    from .render import resize_map, resize_to
+
     if isinstance(values, np.ndarray):
         return resize_to(values.astype(np.float32, copy=False), size)
     return resize_map(values.float(), size).cpu().numpy()
@@ -113,6 +115,8 @@ def grid_size(height: int, width: int) -> tuple[int, int]:
 
 def _like(values, example):
     """``values`` (numpy or a tensor) as the same kind of array as ``example`` (on its device)."""
+    import torch
+
     if isinstance(example, np.ndarray):
         return values.cpu().numpy() if isinstance(values, torch.Tensor) else values
     return torch.as_tensor(values, device=example.device)
@@ -175,6 +179,8 @@ class TemporalStage(Stage):
 
     # ------------------------------------------------------------------ processing
     def process(self, frame) -> None:
+        import torch
+
         config = frame.job.config
         if config.temporal_mode == OFF:
             frame.rebased = self.frames > 0  # switched off after aligned frames: the frame's own normalisation

@@ -22,10 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from ..train.targets import normalized_sqrt_disparity
-from .sample_bag import lidar_depth_image
 from .sample_scene import CAMERA_HEIGHT, FLOOR_Y, SPHERES, PinholeCamera, render, view_pose
 
 START_NS = 1_700_000_000 * 1_000_000_000
@@ -72,6 +69,10 @@ def view_geometry(view: dict) -> dict:
 def simulated_prediction(truth: np.ndarray, gain: float = 1.0, offset: float = 0.0,
                          noise: np.ndarray | float = 0.0) -> np.ndarray:
     """An affine-invariant model's output for a frame with depth ``truth`` (module docstring, steps 1-3)."""
+    import torch  # here: depthmaster-bench --help reads this module's defaults without loading torch
+
+    from ..train.targets import normalized_sqrt_disparity
+
     depth = torch.from_numpy(np.asarray(truth, dtype=np.float32))
     valid = torch.isfinite(depth) & (depth > 0)
     normalised = (normalized_sqrt_disparity(depth, valid, clip=False).numpy() + 1.0) / 2.0
@@ -117,6 +118,7 @@ def sample_setups(sequence: list[SequenceFrame], seed: int = 0) -> list:
     sparse_depth (the sample bag's 16-beam LiDAR rendered from each frame's truth) and ground_plane (the known
     camera height over the flat floor)."""
     from ..eval.sequence_evaluation import ScaleSetup
+    from .sample_bag import lidar_depth_image
 
     rng = np.random.default_rng(seed)
     lidar = tuple({"sparse_depth": lidar_depth_image(frame.truth, rng)} for frame in sequence)
