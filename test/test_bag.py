@@ -2,6 +2,7 @@
 resume, bad messages, batching, and the command line."""
 
 import json
+import math
 import signal
 import subprocess
 import sys
@@ -20,10 +21,13 @@ from depthmaster_ros.engine.job import FrameJob
 from depthmaster_ros.model.backends import PipelineBackend
 from depthmaster_ros.rosbag.bag_run import BagRun, Interrupted
 from depthmaster_ros.rosbag.io import BagError, ConnectionMap, message_class, open_reader, open_writer
+from depthmaster_ros.samples.drifting_sequence import simulated_prediction
 from depthmaster_ros.samples.sample_bag import TOPICS, write_sample_bag
 from depthmaster_ros.rosbag.topics import choose_topics
 from depthmaster_ros.messages.conversions import make_header
 from depthmaster_ros.messages.conversions import (
+    SCALE_LAYOUT,
+    TEMPORAL_LAYOUT,
     array_to_image,
     camera_info_to_intrinsics,
     depth_image_to_meters,
@@ -108,8 +112,8 @@ def test_round_trip_equals_processing_path(pipeline, sample, tmp_path, storage):
             bag[TOPICS["image"]], bag[TOPICS["camera_info"]], bag["/camera/depth"], bag["/camera/points"]):
         assert depth_time == log_time and depth.header.stamp == image.header.stamp
         assert depth.header.frame_id == image.header.frame_id
-        expected, = engine.run([FrameJob("", 0, image_to_rgb(image), config,
-                                         camera=camera_info_to_intrinsics(info))])
+        expected, = engine.run([FrameJob("", stamp_to_ns(image.header.stamp), image_to_rgb(image), config,
+                                         camera=camera_info_to_intrinsics(info))])  # the stream's frames, in order
         assert np.array_equal(np.frombuffer(bytes(depth.data), np.float32).reshape(48, 64), expected.depth)
         assert bytes(cloud.data) == expected.points.tobytes()
 
@@ -148,36 +152,42 @@ def compare_bags(a, b):
                 assert bytes(x.data) == bytes(y.data) if not isinstance(x.data, list) else list(x.data) == list(y.data)
 
 
-def test_interrupt_and_resume_equal_an_uninterrupted_run(sample, tmp_path):
-    """A metric mode, so the scale tracker's state has to survive the interruption."""
-    values = params(scale_mode="sparse_depth", scale_time_constant=0.3, max_range=1000.0)
-    fake = fake_for()
+class StopAfter:
+    """A progress callback that asks ``run`` to stop after ``frames`` frames."""
+
+    def __init__(self, run, frames):
+        self.run, self.left = run, frames
+
+    def update(self, n):
+        self.left -= n
+        if self.left <= 0:
+            self.run.stop_requested = True
+
+
+def interrupt_and_resume(fake, sample, tmp_path, values, frames=6):
+    """An uninterrupted run (``whole``) and one stopped after 3 frames then resumed (``out``), compared."""
     _, go = run_bag(fake, sample, tmp_path / "whole", values)
     whole = go()
-    assert whole.written["/camera/depth"] == 6 and whole.written["/camera/depth/scale"] == 6
-
+    assert whole.written["/camera/depth"] == frames and whole.written["/camera/depth/scale"] == frames
     run, go = run_bag(fake, sample, tmp_path / "out", values)
-
-    class StopAfter:
-        def __init__(self, frames):
-            self.left = frames
-
-        def update(self, n):
-            self.left -= n
-            if self.left <= 0:
-                run.stop_requested = True
-
     with pytest.raises(Interrupted):
-        go(progress=StopAfter(3))
+        go(progress=StopAfter(run, 3))
     assert not (tmp_path / "out").exists() and (tmp_path / "out.partial" / "progress.json").is_file()
-    assert 3 <= run.state.frames_done < 6
+    assert 3 <= run.state.frames_done < frames
 
     with pytest.raises(BagError, match="--resume"):
         run_bag(fake, sample, tmp_path / "out", values)[1]()
     resumed_run, go = run_bag(fake, sample, tmp_path / "out", values)
     resumed = go(resume=True)
-    assert resumed.frames_served == 6 and not (tmp_path / "out.partial").exists()
+    assert resumed.frames_served == frames and not (tmp_path / "out.partial").exists()
     compare_bags(tmp_path / "whole", tmp_path / "out")
+
+
+def test_interrupt_and_resume_equal_an_uninterrupted_run(sample, tmp_path):
+    """A metric mode, so the scale tracker's state has to survive the interruption."""
+    values = params(scale_mode="sparse_depth", scale_time_constant=0.3, max_range=1000.0)
+    fake = fake_for()
+    interrupt_and_resume(fake, sample, tmp_path, values)
 
     # A saved run is only resumed with the settings it was made with.
     stopped_run, go = run_bag(fake, sample, tmp_path / "again", values)
@@ -187,6 +197,46 @@ def test_interrupt_and_resume_equal_an_uninterrupted_run(sample, tmp_path):
     other_settings = params(scale_mode="sparse_depth")
     with pytest.raises(BagError, match="other input, parameters or options"):
         run_bag(fake, sample, tmp_path / "again", other_settings)[1](resume=True)
+
+
+def drifting_fake(times, width=64, height=48):
+    """A test double whose prediction of each frame of the sample bag drifts like DepthMaster's (its own
+    normalisation under a per-frame gain and offset)."""
+    fake = FakeBackend()
+    rng = np.random.default_rng(5)
+    for t in times:
+        rgb, depth = render(PinholeCamera.with_size(width, height), t=t)
+        fake.register(rgb, simulated_prediction(depth, 1 + 0.05 * rng.standard_normal(), 0.02 * rng.standard_normal()))
+    return fake
+
+
+def temporal_fields(bag_path):
+    """The temporal stage's fields of every depth/scale message of an output bag."""
+    messages = [message for _, message in read_all(bag_path)["/camera/depth/scale"]]
+    assert all(m.layout.dim[0].label == ",".join(SCALE_LAYOUT + TEMPORAL_LAYOUT) for m in messages)
+    return [dict(zip(SCALE_LAYOUT + TEMPORAL_LAYOUT, m.data)) for m in messages]
+
+
+def test_interrupt_and_resume_with_the_temporal_stage_equal_an_uninterrupted_run(sample, tmp_path):
+    """Drifting predictions in fixed mode: the temporal stage's reference and previous map must survive."""
+    values = params(scale_mode="fixed", scale=0.3, shift=0.3, max_range=1000.0, temporal_mode="align_smooth")
+    interrupt_and_resume(drifting_fake([k / 10 for k in range(6)]), sample, tmp_path, values)
+    fields = temporal_fields(tmp_path / "out")
+    assert [f["temporal_reset"] for f in fields] == [1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    assert all(f["temporal_inlier_ratio"] > 0.8 for f in fields[1:])
+
+
+def test_dropped_frames_align_across_short_gaps_and_reset_after_long_ones(tmp_path):
+    """A recording with frames missing (stamp gaps of 0.4 s and 1.8 s): the stage aligns across the short gap,
+    starts over after the long one (temporal_max_gap 1 s), and a resumed run across the gaps equals a whole one."""
+    times = [0.0, 0.1, 0.2, 0.6, 0.7, 2.5, 2.6]
+    bag = write_sample_bag(tmp_path / "gaps", times=times, **SIZE)
+    values = params(scale_mode="sparse_depth", max_range=1000.0)
+    interrupt_and_resume(drifting_fake(times), bag, tmp_path, values, frames=len(times))
+    fields = temporal_fields(tmp_path / "out")
+    assert [f["temporal_reset"] for f in fields] == [1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    assert math.isnan(fields[5]["temporal_inlier_ratio"]) and fields[3]["temporal_inlier_ratio"] > 0.7
+    assert [round(f["stamp"] - fields[0]["stamp"], 6) for f in fields] == times
 
 
 def test_bad_messages_are_counted_and_skipped(pipeline, tmp_path):
@@ -264,8 +314,10 @@ PIN = json.loads((Path(__file__).parent / "data" / "bag_outputs_pin.json").read_
 def test_outputs_equal_the_pinned_messages(sample, tmp_path, name):
     """depthmaster-bag's messages on the sample bag, field for field, as before the engine redesign (the digests
     in test/data/bag_outputs_pin.json were written by the code of 022fd81, the test double standing in for the
-    model): the redesign changed where the code lives, not what it publishes."""
-    values = params(**PIN[name]["changes"])
+    model): the redesign changed where the code lives, not what it publishes. The pinned configurations predate
+    the temporal stage, whose default (align) changes every frame after the first by design: they run with
+    temporal_mode off, the behaviour they were written with, so every other part of the path stays pinned."""
+    values = params(**PIN[name]["changes"], temporal_mode="off")
     _, go = run_bag(fake_for(6), sample, tmp_path / "out", values)
     go()
     reader = open_reader(tmp_path / "out")

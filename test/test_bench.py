@@ -54,3 +54,22 @@ def test_bench_node_mode_with_two_cameras(tmp_path):
 def test_bench_rejects_bad_sizes():
     result = run("--random-tiny", "--sizes", "4x", timeout=120)
     assert result.returncode == 2 and "is not WIDTHxHEIGHT" in result.stderr
+
+
+def test_bench_temporal_prints_flicker_and_abs_rel(tmp_path):
+    """--temporal without a model: the simulated drifting sequences through the engine, per temporal mode."""
+    out = tmp_path / "temporal.json"
+    result = run("--temporal", "--sizes", "64x48", "--frames", "5", "--noise", "0", "--json", out)
+    assert result.returncode == 0, result.stderr
+    assert "depthmaster-bench --temporal: no model; 5 frames per sequence" in result.stdout
+    assert "pixel noise sd 0.0, seed 0)" in result.stdout
+    assert "| scale mode | temporal_mode | flicker | vs off | AbsRel" in result.stdout
+    rows = json.loads(out.read_text())["temporal"]["moving camera"]
+    assert [(row["setup"], row["temporal_mode"]) for row in rows] == [
+        (setup, mode) for setup in ("fixed", "sparse_depth", "ground_plane") for mode in ("off", "align",
+                                                                                          "align_smooth")]
+    for row in rows:
+        assert f"| {row['setup']} | {row['temporal_mode']} | {row['flicker'] * 100:.2f} % |" in result.stdout
+        assert row["pairs"] == 4 and row["frames_without_depth"] == 0 and row["finish_ms"] > 0
+    rejected = run("--temporal", "--frames", "1", timeout=120)
+    assert rejected.returncode == 2 and "--frames must be >= 2" in rejected.stderr

@@ -194,3 +194,50 @@ def test_missing_and_malformed_files(data, tmp_path):
     bad_list.write_text("nowhere/rgb.png nowhere/depth.png\n")
     with pytest.raises(DatasetError, match="no archive holding nowhere/rgb.png"):
         EvalDataset(SPECS["nyu"], root, bad_list)
+
+
+def test_command_line_temporal_on_the_generated_sequences(tmp_path):
+    """--temporal --synthetic: the temporal stage's tables on the sample sequences, no model; the printed numbers
+    are those of temporal.json."""
+    result = subprocess.run([str(BIN / "depthmaster-eval"), "--temporal", "--synthetic", "--size", "64x48",
+                             "--frames", "6", "--output", str(tmp_path / "out")], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    results = json.loads((tmp_path / "out" / "temporal.json").read_text())
+    assert list(results) == ["moving camera", "static camera", "approaching object", "scene cut"]
+    assert (tmp_path / "out" / "temporal.md").read_text() in result.stdout
+    for name, rows in results.items():
+        assert f"### {name}: 6 frames at 10 Hz, 64x48, simulated drifting predictions" in result.stdout
+        by_mode = {(row["setup"], row["temporal_mode"]): row for row in rows}
+        off, on = by_mode["sparse_depth", "off"], by_mode["sparse_depth", "align_smooth"]
+        assert f"| sparse_depth | align_smooth | {on['flicker'] * 100:.2f} % | " \
+               f"{off['flicker'] / on['flicker']:.1f}x lower | {on['abs_rel'] * 100:.2f} % |" in result.stdout
+        assert on["flicker"] < off["flicker"]
+    assert all(row["reset_after_cut"] == 0 for row in results["scene cut"] if row["temporal_mode"] != "off")
+    missing = subprocess.run([str(BIN / "depthmaster-eval"), "--synthetic"], capture_output=True, text=True,
+                             timeout=300)
+    assert missing.returncode == 2 and "--dataset and --data-root are required (or --temporal)" in missing.stderr
+
+
+def test_temporal_evaluation_with_the_model(pipeline):
+    """The same evaluation with a model backend: every frame is predicted once, and a setup that cannot run
+    (random weights: the fixed mode's calibration fails) is reported, not fatal."""
+    from depthmaster_ros.eval.sequence_evaluation import evaluate_sequence, rows_table
+    from depthmaster_ros.geometry.intrinsics import CameraIntrinsics
+    from depthmaster_ros.samples.drifting_sequence import drifting_sequence, sample_setups
+    from depthmaster_ros.samples.sample_scene import PinholeCamera
+
+    pinhole = PinholeCamera.with_size(64, 48)
+    sequence = drifting_sequence(pinhole, 3)
+    backend = PipelineBackend(pipeline)
+    calls = []
+    infer = backend.infer
+    backend.infer = lambda images, res: calls.append(len(images)) or infer(images, res)
+    rows = evaluate_sequence(sequence, CameraIntrinsics.from_K(64, 48, pinhole.K), sample_setups(sequence),
+                             base={"processing_res": 64}, backend=backend)
+    assert calls == [1, 1, 1]
+    assert {row["setup"] for row in rows} == {"fixed", "sparse_depth", "ground_plane"}
+    skipped = [row for row in rows if "skipped" in row]
+    assert all("cannot calibrate the fixed mode" in row["skipped"] for row in skipped)
+    assert len(rows) == 6 + (1 if skipped else 3)
+    assert "| sparse_depth | align_smooth |" in rows_table(rows, "model")

@@ -2,17 +2,20 @@
 returns the simulated prediction of a synthetic scene, so the published metric depth can be checked against the
 scene's exact depth. (test_node.py drives the real node process with the real model.)"""
 
+import math
+
 import numpy as np
 import pytest
 from rclpy.parameter import Parameter
 
 from depthmaster_ros.geometry.intrinsics import CameraIntrinsics
 from depthmaster_ros.ros.client import DepthMasterClient
-from depthmaster_ros.messages.conversions import SCALE_LAYOUT, stamp_to_ns
+from depthmaster_ros.messages.conversions import SCALE_LAYOUT, TEMPORAL_LAYOUT, stamp_to_ns
 from depthmaster_ros.samples.sample_scene import FLOOR_Y, PinholeCamera
 
 from fake_backend import A, B, node_with_fake_model
 from node_process import image_array
+from test_node import diagnostics_when
 
 PINHOLE = PinholeCamera.with_size(96, 72)
 CAMERA = CameraIntrinsics.from_K(96, 72, PINHOLE.K)
@@ -56,7 +59,7 @@ def abs_rel(depth, truth, exclude=None):
 def latest_scale(client, stamp):
     for msg in reversed(client.received["depth/scale"]):
         if abs(msg.data[0] - stamp / SECOND) < 1e-6:
-            return dict(zip(SCALE_LAYOUT, msg.data))
+            return dict(zip(SCALE_LAYOUT + TEMPORAL_LAYOUT, msg.data))
     raise AssertionError("no depth/scale message for that frame")
 
 
@@ -124,3 +127,28 @@ def test_hold_then_stop(node, client):
     diagnostics = client.latest_diagnostics()
     assert "no scale fit for 0.8 s" in diagnostics["metric_state"]
     assert "no sparse depth image within metric_source_tolerance" in diagnostics["metric_state"]
+
+
+def test_the_temporal_stage_on_the_scale_topic_and_diagnostics(node, client):
+    """A frame, the same view 2 s later (past temporal_max_gap: a reset), then that view normalised differently
+    (gain 0.9, offset 0.05, as a moving camera's next frame would be): the node's temporal stage undoes it, and says
+    so in depth/scale and on /diagnostics."""
+    rgb, truth, relative = node.fake.frame(PINHOLE, 2.5)
+    shifted = rgb.copy()
+    shifted[0, 0, 0] ^= 1  # another image for the test double
+    node.fake.register(shifted, np.clip(0.9 * relative + 0.05, 0.0, 1.0))
+    serve(client, rgb, 500 * SECOND)
+    stamps = [502 * SECOND, 502 * SECOND + SECOND // 10]
+    maps = []
+    for image, stamp in zip((rgb, shifted), stamps):
+        client.publish_sparse_depth(np.where(np.isfinite(truth), truth, np.nan), CAMERA, stamp)
+        client.spin_until(lambda: False, 0.3)
+        maps.append(image_array(serve(client, image, stamp, ("depth/relative", "depth"))["depth/relative"]))
+    assert np.abs(maps[1] - maps[0]).max() < 1e-3  # the second frame in the first one's normalisation
+    first, second = (latest_scale(client, stamp) for stamp in stamps)
+    assert first["temporal_reset"] == 1.0 and math.isnan(first["temporal_inlier_ratio"])
+    assert second["temporal_reset"] == 0.0 and second["temporal_inlier_ratio"] > 0.99
+    assert abs(second["scale"] - first["scale"]) < 1e-3
+    diagnostics = diagnostics_when(client, lambda d: d.get("temporal_state", "").startswith("aligned"))
+    assert diagnostics["temporal_mode"] == "align_smooth" and float(diagnostics["temporal_inlier_ratio"]) > 0.99
+    assert "2.00 s since the previous frame (> temporal_max_gap 1.0 s)" == diagnostics["temporal_last_reset"]

@@ -100,7 +100,9 @@ def test_depthmaster_bag_finds_its_topic_and_serves_it(toy, tmp_path):
 
     assert parse_args([str(bag), str(tmp_path / "x"), "--toy-depth-topic", "/t"]).inputs["toy/depth"] == "/t"
 
-    values = params(scale_mode="toy_depth", toy_gain=1.0, max_range=1000.0)
+    # temporal_mode off: the bag's frames are exact (the test double), and this checks the source, not the
+    # temporal stage (whose blend of consecutive moving frames is measured in test_temporal_stage.py)
+    values = params(scale_mode="toy_depth", toy_gain=1.0, max_range=1000.0, temporal_mode="off")
     state = BagRun(fake_for(4), values, bag, tmp_path / "out", topics).run()
     assert state.written["/camera/depth"] == 4 and not state.notes
     out = read_all(tmp_path / "out")

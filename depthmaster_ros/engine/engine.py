@@ -39,6 +39,8 @@ class FrameState:
         self.scale = None
         self.scale_status = ""
         self.no_scale: Missing | None = None
+        self.rebased = False  # a stage put the relative map in another affine frame than the stream's previous
+        # frame's (the temporal stage's reset): nothing fitted on earlier frames may be smoothed into this one
         self.reports: dict[str, Any] = {}  # per stage, what it did (for diagnostics and the scale topic)
         self._numpy = (None, None)
 

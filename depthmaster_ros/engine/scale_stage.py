@@ -57,7 +57,7 @@ class ScaleStage(Stage):
             frame.scale, frame.scale_status = known, source.name
             return
         tracker = self.tracker
-        if tracker.mode != source.name:
+        if tracker.mode != source.name or frame.rebased:  # a new affine frame: earlier fits do not apply
             tracker.reset(source.name)
         tracker.time_constant = config.scale_time_constant
         tracker.hold_s = config.scale_hold_s

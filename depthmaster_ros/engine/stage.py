@@ -41,7 +41,9 @@ def _ensure_builtins() -> None:
     if not _loaded:
         _loaded = True
         from .scale_stage import ScaleStage
+        from .temporal_stage import TemporalStage
 
+        register_stage(TemporalStage)
         register_stage(ScaleStage)
 
 

@@ -3,7 +3,8 @@
 * :func:`pixel_rays`: the ray through a pixel, as (x/z, y/z);
 * :func:`backproject`: a depth image to x, y, z per pixel (the organised point cloud, the sparse depth sensor's
   points, the sample LiDAR); tensors stay on their device, numpy stays numpy;
-* :func:`project_points`: 3-D points to sub-pixel image positions, nearest point per pixel;
+* :func:`image_positions`: 3-D points to sub-pixel image positions; :func:`project_points`: the same for the
+  points that land in the image, nearest point per pixel;
 * :func:`transform_points`: a static extrinsic [x, y, z, qx, qy, qz, qw] applied to points.
 
 The 3x3 ``matrix`` is [[fx, s, cx], [0, fy, cy], [0, 0, 1]]: K, or P's left 3x3 where the ROS convention asks for
@@ -82,16 +83,22 @@ def transform_points(points: np.ndarray, extrinsic) -> np.ndarray:
     return points @ rotation.T + np.asarray(values[:3])
 
 
+def image_positions(points: np.ndarray, matrix) -> tuple[np.ndarray, np.ndarray]:
+    """Sub-pixel (u, v) of every point (``... x 3``, in front of the camera), none dropped: the pinhole
+    projection, pixel centres at integers."""
+    fx, skew, cx, fy, cy = _entries(matrix)
+    x, y, z = points[..., 0], points[..., 1], points[..., 2]
+    return (fx * x + skew * y) / z + cx, fy * y / z + cy
+
+
 def project_points(points: np.ndarray, matrix, width: int, height: int, min_depth: float = 1e-3):
     """Points in the optical frame -> (u, v, z) of those that land in a ``width`` x ``height`` image, at
     sub-pixel precision, keeping per pixel only the nearest (an occluded LiDAR point behind a foreground object
     must not pair with the foreground's prediction). Points behind the camera or outside the image are dropped."""
-    fx, skew, cx, fy, cy = _entries(matrix)
     points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
     points = points[np.isfinite(points).all(axis=1) & (points[:, 2] > min_depth)]
     z = points[:, 2]
-    u = (fx * points[:, 0] + skew * points[:, 1]) / z + cx
-    v = fy * points[:, 1] / z + cy
+    u, v = image_positions(points, matrix)
     iu, iv = np.round(u).astype(np.int64), np.round(v).astype(np.int64)
     inside = (iu >= 0) & (iu < width) & (iv >= 0) & (iv < height)
     u, v, z, pixel = u[inside], v[inside], z[inside], (iv * width + iu)[inside]

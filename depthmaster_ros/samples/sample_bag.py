@@ -34,8 +34,21 @@ def lidar_rows(height: int, beams: int = 16) -> np.ndarray:
     return np.linspace(0.4 * height, 0.97 * height, beams).astype(int)
 
 
+def lidar_depth_image(truth: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The 16-beam "LiDAR" as a depth image registered to the camera: every 2nd pixel of 16 rows of the true
+    depth with 1 % noise, NaN elsewhere and where the truth is not finite (sky)."""
+    height, width = truth.shape
+    lidar = np.full(truth.shape, np.nan, np.float32)
+    rows = lidar_rows(height)
+    lidar[rows, ::2] = truth[rows, ::2] * (1 + 0.01 * rng.standard_normal((len(rows), len(range(0, width, 2)))))
+    lidar[~np.isfinite(lidar)] = np.nan
+    return lidar
+
+
 def write_sample_bag(out: str | Path, frames: int = 20, rate: float = 10.0, width: int = 320, height: int = 240,
-                     storage: str = "mcap", seed: int = 0) -> Path:
+                     storage: str = "mcap", seed: int = 0, times=None) -> Path:
+    """``frames`` frames at ``rate`` Hz, or (``times``) frames at these seconds from the start, e.g. with gaps
+    (dropped frames)."""
     from ..messages.conversions import array_to_image, intrinsics_to_camera_info, make_header, points_to_cloud
 
     pinhole = PinholeCamera.with_size(width, height)
@@ -44,15 +57,11 @@ def write_sample_bag(out: str | Path, frames: int = 20, rate: float = 10.0, widt
     writer = open_writer(out, storage)
     bag = ConnectionMap(writer)
     try:
-        for index in range(frames):
-            t = index / rate
+        for t in ([index / rate for index in range(frames)] if times is None else times):
             stamp = START_NS + int(round(t * 1e9))
             rgb, truth = render(pinhole, t=t)
             header = make_header(stamp, "camera_optical_frame")
-            lidar = np.full(truth.shape, np.nan, np.float32)
-            rows = lidar_rows(height)
-            lidar[rows, ::2] = truth[rows, ::2] * (1 + 0.01 * rng.standard_normal((len(rows), len(range(0, width, 2)))))
-            lidar[~np.isfinite(lidar)] = np.nan
+            lidar = lidar_depth_image(truth, rng)
             in_camera = depth_image_points(lidar, camera.K)
             cloud = np.zeros((1, len(in_camera)), XYZ_DTYPE)
             in_lidar = (in_camera - LIDAR_TRANSLATION) @ LIDAR_ROTATION

@@ -63,6 +63,19 @@ def pitch_rotation(pitch: float) -> np.ndarray:
     return np.array([[1.0, 0.0, 0.0], [0.0, c, s], [0.0, -s, c]])
 
 
+def view_pose(t: float = 0.0, pitch: float = 0.0,
+              offset: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(rotation camera -> world, camera position) of the camera :func:`render` renders from, with the same
+    arguments: X_world = rotation @ X_camera + position."""
+    rotation, origin = camera_pose(t)
+    rotation = rotation @ pitch_rotation(pitch)
+    if offset is not None:
+        offset_rotation, offset_position = (np.asarray(v, dtype=np.float64) for v in offset)
+        origin = origin + rotation @ offset_position
+        rotation = rotation @ offset_rotation
+    return rotation, origin
+
+
 def render(
     camera: PinholeCamera = PinholeCamera(),
     t: float = 0.0,
@@ -76,12 +89,7 @@ def render(
     rigidly attached to the first, with ``X_first = R @ X_second + c`` (e.g. a depth sensor beside the colour
     camera). ``spheres``: (centre, radius, RGB) tuples in the world frame.
     """
-    rotation, origin = camera_pose(t)
-    rotation = rotation @ pitch_rotation(pitch)
-    if offset is not None:
-        offset_rotation, offset_position = (np.asarray(v, dtype=np.float64) for v in offset)
-        origin = origin + rotation @ offset_position
-        rotation = rotation @ offset_rotation
+    rotation, origin = view_pose(t, pitch, offset)
     u, v = np.meshgrid(np.arange(camera.width, dtype=np.float64), np.arange(camera.height, dtype=np.float64))
     # Ray directions with unit z in the camera frame: the ray parameter of a hit is then its optical-axis depth.
     rays_cam = np.stack([(u - camera.cx) / camera.fx, (v - camera.cy) / camera.fy, np.ones_like(u)], axis=-1)

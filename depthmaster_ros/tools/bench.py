@@ -27,6 +27,8 @@ from .cli_options import add_model_options, create_backend, model_values, size_l
 
 
 def parse_args(argv):
+    from ..samples.drifting_sequence import Drift
+
     parser = argparse.ArgumentParser(prog="depthmaster-bench", description=__doc__.split("\n\n")[0])
     add_model_options(parser)
     random = parser.add_mutually_exclusive_group()
@@ -42,12 +44,27 @@ def parse_args(argv):
     parser.add_argument("--iterations", type=int, default=10, help="timed iterations (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed iterations first (default 2)")
     parser.add_argument("--node", action="store_true", help="measure stamp-to-publish latency through the node")
+    parser.add_argument("--temporal", action="store_true", help="measure the temporal stage instead: flicker and "
+                        "AbsRel of metric depth on the generated sample sequences (moving camera, static camera, "
+                        "scene cut; the first --sizes), with temporal_mode off, align and align_smooth in each "
+                        "scale mode; without --checkpoint / --random-* the predictions are simulated drifting ones "
+                        "(a known answer, no model)")
+    parser.add_argument("--frames", type=int, default=30, help="--temporal: frames per sequence (default 30)")
+    parser.add_argument("--seed", type=int, default=0, help="--temporal, simulated predictions: the random seed of "
+                        "their per-frame distortion (default 0)")
+    parser.add_argument("--noise", type=float, default=Drift().noise, help="--temporal, simulated predictions: "
+                        f"the per-pixel noise sd (default {Drift().noise}; the per-frame gain and offset sd are "
+                        f"{Drift().gain} and {Drift().offset})")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     if args.batch < 1 or args.iterations < 1 or args.warmup < 0:
         parser.error("--batch and --iterations must be >= 1, --warmup >= 0")
-    if (args.random_full or args.random_tiny) == (args.checkpoint is not None):
+    if args.frames < 2 or args.noise < 0:
+        parser.error("--frames must be >= 2 and --noise >= 0")
+    if (args.random_full or args.random_tiny) and args.checkpoint is not None:
         parser.error("give one of --checkpoint PATH, --random-full or --random-tiny")
+    if not (args.random_full or args.random_tiny or args.checkpoint is not None or args.temporal):
+        parser.error("give one of --checkpoint PATH, --random-full or --random-tiny (or --temporal alone)")
     args.sizes = [(height, width) for width, height in args.sizes]  # (height, width) from here on
     return args
 
@@ -269,6 +286,22 @@ def node_latency(args) -> dict:
             "p95_ms": float(np.percentile(values, 95)) if values.size else None}
 
 
+def temporal(args, backend) -> int:
+    """--temporal: the temporal stage's flicker and AbsRel tables (tools/temporal_report.py)."""
+    from ..samples.drifting_sequence import Drift
+    from .temporal_report import temporal_report
+
+    height, width = args.sizes[0]
+    results, text = temporal_report(width, height, args.frames, backend, args.processing_res,
+                                    Drift(noise=args.noise), args.seed)
+    print(f"depthmaster-bench --temporal: {'the model' if backend is not None else 'no model'}; "
+          f"{args.frames} frames per sequence\n")
+    print(text)
+    if args.json:
+        args.json.write_text(json.dumps({"temporal": results}, indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from ..model import CheckpointError
@@ -283,10 +316,12 @@ def main(argv: list[str] | None = None) -> int:
             args.json.write_text(json.dumps({"node_latency": result}, indent=2))
         return 0 if result["frames"] else 1
     try:
-        backend = make_backend(args)
+        backend = make_backend(args) if args.checkpoint or args.random_full or args.random_tiny else None
     except (CheckpointError, ValueError) as exc:
         print(f"depthmaster-bench: {exc}", file=sys.stderr)
         return 2
+    if args.temporal:
+        return temporal(args, backend)
     if not hasattr(backend, "pipeline"):
         print(f"depthmaster-bench: backend {backend.name!r} has no stages to time; use --node", file=sys.stderr)
         return 2

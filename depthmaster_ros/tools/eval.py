@@ -1,4 +1,5 @@
-"""depthmaster-eval: the paper's zero-shot evaluation on KITTI, NYUv2, ETH3D, ScanNet, DIODE (and Hypersim).
+"""depthmaster-eval: the paper's zero-shot evaluation on KITTI, NYUv2, ETH3D, ScanNet, DIODE (and Hypersim), and
+(``--temporal``) the temporal consistency of metric depth on generated sample sequences.
 
 Reads a dataset in the layout of Marigold's evaluation archives (the .tar or its extracted folder, with the
 data_split file list), predicts at the dataset's processing resolution, aligns in sqrt-disparity space (or the
@@ -12,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli_options import add_model_options, create_backend, model_values
+from .cli_options import add_model_options, create_backend, model_values, size_list
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,8 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     from ..eval.datasets import SPECS
     parser = argparse.ArgumentParser(prog="depthmaster-eval", description=__doc__.split("\n\n")[0])
     add_model_options(parser)
-    parser.add_argument("--dataset", required=True, choices=sorted(SPECS))
-    parser.add_argument("--data-root", required=True, type=Path,
+    parser.add_argument("--dataset", choices=sorted(SPECS), help="the dataset (required unless --temporal)")
+    parser.add_argument("--data-root", type=Path,
                         help="folder holding the evaluation archives (e.g. kitti/kitti_eigen_split_test.tar) and "
                         "data_split/ file lists, or the dataset's own .tar / folder")
     parser.add_argument("--filenames", type=Path, help="the dataset's file list (default: found under the data root)")
@@ -31,7 +32,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save-predictions", type=Path, help="save/reuse predictions (.npy) here: resumable")
     parser.add_argument("--output", type=Path, default=Path("eval_output"), help="reports go here")
     parser.add_argument("--limit", type=int, help="only the first N images")
+    temporal = parser.add_argument_group("temporal consistency (instead of a dataset)")
+    temporal.add_argument("--temporal", action="store_true", help="score flicker and AbsRel of metric depth on the "
+                          "generated sample sequences (moving camera, static camera, scene cut) with temporal_mode "
+                          "off, align and align_smooth in each scale mode; writes temporal.md and temporal.json")
+    temporal.add_argument("--synthetic", action="store_true", help="--temporal without a model: simulated "
+                          "drifting predictions (a known answer)")
+    temporal.add_argument("--size", type=size_list, default=[(320, 240)], help="--temporal: WIDTHxHEIGHT of the "
+                          "sequences (default 320x240)")
+    temporal.add_argument("--frames", type=int, default=30, help="--temporal: frames per sequence (default 30)")
     args = parser.parse_args(argv)
+    if args.temporal:
+        return temporal_evaluation(args)
+    if args.dataset is None or args.data_root is None:
+        parser.error("--dataset and --data-root are required (or --temporal)")
 
     from tqdm import tqdm
 
@@ -61,6 +75,37 @@ def main(argv: list[str] | None = None) -> int:
         dataset.close()
     print((args.output / "results.md").read_text())
     print(f"depthmaster-eval: {summary['images']} images; reports in {args.output}", file=sys.stderr)
+    return 0
+
+
+def temporal_evaluation(args) -> int:
+    """--temporal: the temporal stage's tables on the sample sequences (tools/temporal_report.py)."""
+    import json
+
+    from ..model.checkpoint import CheckpointError
+    from .temporal_report import temporal_report
+
+    backend = None
+    if not args.synthetic:
+        values = model_values(args)
+        try:
+            backend = create_backend(values)
+        except (CheckpointError, ValueError) as exc:
+            print(f"depthmaster-eval: {exc} (--synthetic runs without a model)", file=sys.stderr)
+            return 2
+        print(f"depthmaster-eval: {backend.describe()}", file=sys.stderr)
+        if backend.random_weights:
+            print("depthmaster-eval: WARNING: RANDOM weights: the metrics are meaningless", file=sys.stderr)
+    if args.frames < 2:
+        print(f"depthmaster-eval: --frames must be >= 2, got {args.frames}", file=sys.stderr)
+        return 2
+    width, height = args.size[0]
+    results, text = temporal_report(width, height, args.frames, backend, args.processing_res or 0)
+    args.output.mkdir(parents=True, exist_ok=True)
+    (args.output / "temporal.md").write_text(text)
+    (args.output / "temporal.json").write_text(json.dumps(results, indent=2))
+    print(text)
+    print(f"depthmaster-eval: reports in {args.output}", file=sys.stderr)
     return 0
 
 

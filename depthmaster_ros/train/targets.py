@@ -13,12 +13,15 @@ def valid_mask(depth: torch.Tensor, min_depth: float, max_depth: float) -> torch
     return (depth > min_depth) & (depth < max_depth)
 
 
-def normalized_sqrt_disparity(depth: torch.Tensor, valid: torch.Tensor, quantile: float = 0.02) -> torch.Tensor:
-    """``depth`` and ``valid`` of one image (any shape): the [-1, 1] target of the same shape."""
+def normalized_sqrt_disparity(depth: torch.Tensor, valid: torch.Tensor, quantile: float = 0.02,
+                              clip: bool = True) -> torch.Tensor:
+    """``depth`` and ``valid`` of one image (any shape): the [-1, 1] target of the same shape (``clip=False``:
+    before the clipping, for simulations that distort it first)."""
     s = torch.where(valid & (depth > 0), 1.0 / depth.clamp_min(1e-12), torch.zeros_like(depth)).sqrt()
     used = s[valid & (s > 0)]
     if used.numel() < 2:
         raise ValueError(f"a training target needs at least 2 valid depth pixels, got {used.numel()}")
     low, high = torch.quantile(used.float(), torch.tensor([quantile, 1.0 - quantile], device=used.device))
     scale = (high - low).clamp_min(1e-12)
-    return ((s - low) / scale * 2.0 - 1.0).clamp(-1.0, 1.0)
+    target = (s - low) / scale * 2.0 - 1.0
+    return target.clamp(-1.0, 1.0) if clip else target

@@ -1,0 +1,279 @@
+"""The temporal stage: relative maps that do not flicker from frame to frame on a moving camera.
+
+DepthMaster's output ``p`` is normalised per frame (its 2 % and 98 % quantiles of square-root disparity become 0
+and 1), so ``p`` is an affine function of the true square-root disparity whose gain and offset change with every
+frame's content. This stage keeps each stream in one affine frame, the frame of its reference (the stream's
+first frame, or the last reset):
+
+1. **align**: fit ``previous stabilised ~ a * p + b`` robustly (``scale/robust_line.py``, absolute residual) on a
+   small grid (long side ``GRID`` cells, area-averaged; cells where the model clipped p at 0 or 1 are left out).
+   The pixels that agree carry the fit; where the camera's motion changed a pixel's depth, or something moved, the
+   pixel is an outlier. The stabilised map is ``a * p + b`` at full resolution, except where the model clipped p:
+   a clipped pixel only bounds its value (at least as near as the clip at 1, as far at 0), and keeps the previous
+   stabilised value where that satisfies the bound.
+2. **smooth** (``align_smooth``): where the aligned map agrees with the previous stabilised one, blend them: the
+   previous one weighs ``exp(-dt / temporal_time_constant)`` (``dt`` the stamp difference: a gap, dropped frames,
+   weakens the blend by itself), tapered to nothing as their difference grows to ``temporal_inlier_threshold``;
+   where they differ more (motion, edges) the aligned map is kept as is, so moving content does not smear.
+3. **reset**: the frame becomes the new reference, unchanged, on the stream's first frame, when the fit is poor
+   (fewer than ``temporal_reset_threshold`` of the cells agree: a scene cut, a fast change), when the stamp jumped
+   by more than ``temporal_max_gap`` or went back, when the image size changed, and when the fixed scale changed
+   (a new calibration applies to the frame it is made on). A reset after aligned frames tells the scale stage not
+   to smooth the metric scale across it (``FrameState.rebased``).
+
+In ``fixed`` mode the reference frame's affine frame is the one the calibration applies to, and the alignment
+carries it along a moving camera; in the fitted modes the scale is fitted on the stabilised map. What the stage
+did with each frame is its :class:`TemporalReport` (``/diagnostics``, ``depth/scale``). Its state (the reference
+grid, the previous stabilised map, the stamp, the counters) saves and restores exactly (float32 bytes in base64).
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..parameter_spec import ParameterSpec
+from ..scale.robust_fit import P_SATURATED
+from ..scale.robust_line import robust_line
+from .stage import Stage
+
+OFF, ALIGN, ALIGN_SMOOTH = "off", "align", "align_smooth"
+MODES = (OFF, ALIGN, ALIGN_SMOOTH)
+GRID = 128  # long side of the alignment grid, cells
+MIN_CELLS = 64  # fewer usable cells in common: no alignment
+MIN_SPREAD = 0.05  # the usable cells' p must span this much (5th-95th percentile) to fix a gain
+# RANSAC needs fewer tries than the scale fit's: a frame that can be aligned agrees over most of the image (with
+# half the cells outliers, 64 tries all miss with probability 0.75^64 = 1e-8), and IRLS refines on every cell.
+RANSAC_ITERATIONS = 64
+RANSAC_SAMPLE = 1000
+
+
+@dataclass(frozen=True)
+class TemporalReport:
+    """What the temporal stage did with one frame."""
+
+    mode: str
+    status: str  # "anchored" (the new reference: first frame or a reset) or "aligned"
+    detail: str  # one line: how it aligned, or why it reset
+    inlier_ratio: float = math.nan  # of the grid cells that agree with the previous stabilised map
+    residual_rms: float = math.nan  # RMS of the agreeing cells' residual (units of p)
+    gain: float = 1.0  # stabilised = gain * p + offset (before smoothing)
+    offset: float = 0.0
+    gap_s: float = math.nan  # stamp difference to the previous frame
+    resets: int = 0  # resets of this stream after its first frame
+    frames: int = 0  # frames aligned since the reference was set (0: this frame is the reference)
+
+    @property
+    def reset(self) -> bool:
+        return self.status == "anchored"
+
+
+def _encode(array: np.ndarray | None) -> dict | None:
+    if array is None:
+        return None
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    return {"shape": list(array.shape), "float32": base64.b64encode(array.tobytes()).decode("ascii")}
+
+
+def _decode(value: dict | None) -> np.ndarray | None:
+    if value is None:
+        return None
+    return np.frombuffer(base64.b64decode(value["float32"]), np.float32).reshape(value["shape"]).copy()
+
+
+def full_size(relative):
+    """The relative map for the full-size work (float32), and the array library to do it with: a numpy view of a
+    map on the CPU (numpy's element-wise operations run on the calling thread, where torch's thread pool stalled
+    for up to 10 ms per operation on a CPU busy with other work, and this stage does about twenty), the tensor of
+    a map on a GPU."""
+    import torch  # here, not at the top: the parameter table (every CLI's --help) imports this module
+
+    if isinstance(relative, torch.Tensor) and relative.device.type != "cpu":
+        return relative.float(), torch
+    if isinstance(relative, torch.Tensor):
+        relative = relative.float().numpy()
+    return np.asarray(relative, dtype=np.float32), np
+
+
+def area_grid(values, size: tuple[int, int]) -> np.ndarray:
+    """An H x W map (numpy or a tensor) area-averaged to ``size`` (height, width), as float32 numpy."""
+    from .render import resize_map, resize_to
+
+    if isinstance(values, np.ndarray):
+        return resize_to(values.astype(np.float32, copy=False), size)
+    return resize_map(values.float(), size).cpu().numpy()
+
+
+def grid_size(height: int, width: int) -> tuple[int, int]:
+    """The alignment grid's (height, width): long side ``GRID`` cells, or the map's own size if smaller."""
+    factor = min(1.0, GRID / max(height, width))
+    return max(1, round(height * factor)), max(1, round(width * factor))
+
+
+def _like(values, example):
+    """``values`` (numpy or a tensor) as the same kind of array as ``example`` (on its device)."""
+    import torch
+
+    if isinstance(example, np.ndarray):
+        return values.cpu().numpy() if isinstance(values, torch.Tensor) else values
+    return torch.as_tensor(values, device=example.device)
+
+
+def hold_clipped(xp, aligned, previous, low, high):
+    """Where the model clipped p at 1 (``high``), it only says "at least as near as the clip" (``aligned`` there
+    is a lower bound); at 0 (``low``), "at least as far". The previous stabilised value is kept where it satisfies
+    that bound (the information the clip removed), the bound where it does not (the pixel shows something else)."""
+    held = xp.where(low, xp.minimum(previous, aligned), aligned)
+    return xp.where(high, xp.maximum(previous, aligned), held)
+
+
+def blend(xp, aligned, previous, gap: float, config):
+    """Blend with the previous stabilised map where the two agree: the previous one weighs
+    ``exp(-gap / temporal_time_constant)``, tapered by Tukey's biweight of their difference (full weight where they
+    are equal, none from ``temporal_inlier_threshold`` on; continuous, so a tiny change of the input never flips a
+    pixel between blended and not). A pixel moves from its own value by at most max x (1 - x^2)^2 = 0.29 times
+    the threshold, whatever the previous map held: the blend can lag, but not by more."""
+    tau = config.temporal_time_constant
+    weight = 0.0 if tau <= 0 else math.exp(-max(gap, 0.0) / tau)
+    difference = previous - aligned
+    u = xp.clip(difference / config.temporal_inlier_threshold, -1.0, 1.0)
+    return aligned + weight * (1.0 - u * u) ** 2 * difference
+
+
+class TemporalStage(Stage):
+    name = "temporal"
+    title = "Temporal stabilisation (live; every scale mode)"
+    parameters = (
+        ParameterSpec("temporal_mode", ALIGN_SMOOTH, "Frame-to-frame stabilisation of the relative map, and so of "
+                      "depth and points, on a moving camera: off (each frame as the model normalised it: it "
+                      "flickers), align (each frame aligned to the previous stabilised one by a robust affine fit: "
+                      "no blending, no lag; with fixed, the calibration follows a moving camera) or align_smooth "
+                      "(align, then blend with the previous frame where the two agree: less pixel noise; a pixel "
+                      "stays within 0.29 temporal_inlier_threshold of its own frame's value; the lowest flicker and "
+                      "AbsRel in the README's measurements, hence the default).", choices=MODES),
+        ParameterSpec("temporal_time_constant", 0.3, "align_smooth: seconds of the blend with the previous frame "
+                      "(its weight is exp(-dt / this) for frames dt seconds apart, so dropped frames weaken it; "
+                      "0 = no blend).", min_value=0.0, max_value=10.0),
+        ParameterSpec("temporal_reset_threshold", 0.5, "When fewer than this fraction of the image agrees with the "
+                      "previous frame after the alignment (a scene cut, a fast change), the frame becomes the new "
+                      "reference (a reset).", min_value=0.0, max_value=1.0),
+        ParameterSpec("temporal_inlier_threshold", 0.03, "Difference of the aligned map from the previous "
+                      "stabilised one (units of p) under which a pixel agrees.", min_value=0.001, max_value=0.5),
+        ParameterSpec("temporal_max_gap", 1.0, "Seconds between frames beyond which the next frame resets instead "
+                      "of aligning (the view may have changed completely).", min_value=0.0, max_value=3600.0),
+    )
+
+    def __init__(self):
+        self._clear()
+        self.resets = 0
+
+    def _clear(self) -> None:
+        self.reference: np.ndarray | None = None  # the last stabilised map on the grid, NaN where unusable
+        self.previous: torch.Tensor | None = None  # the last stabilised map, full size
+        self.stamp_ns: int | None = None
+        self.signature: list | None = None
+        self.frames = 0  # aligned since the reference was set
+
+    # ------------------------------------------------------------------ processing
+    def process(self, frame) -> None:
+        import torch
+
+        config = frame.job.config
+        if config.temporal_mode == OFF:
+            frame.rebased = self.frames > 0  # switched off after aligned frames: the frame's own normalisation
+            self._clear()
+            return
+        p, xp = full_size(frame.relative)
+        low, high = p <= P_SATURATED, p >= 1 - P_SATURATED  # where the model clipped p
+        size = grid_size(*p.shape)
+        grid = area_grid(p, size)
+        usable = area_grid(low | high, size) <= 1e-6  # cells without a clipped pixel
+        stamp_ns = frame.job.stamp_ns
+        gap = math.nan if self.stamp_ns is None else (stamp_ns - self.stamp_ns) / 1e9
+        signature = [list(p.shape), config.scale_mode, config.scale, config.shift] \
+            if config.scale_mode == "fixed" else [list(p.shape)]
+        line, ratio, rms, why = None, math.nan, math.nan, self._why_not_align(gap, signature, config)
+        if not why:
+            line, ratio, rms, why = self._align(grid, usable, config)
+        report_args = {"mode": config.temporal_mode, "inlier_ratio": ratio, "residual_rms": rms, "gap_s": gap}
+        if why:  # this frame, unchanged, becomes the reference
+            if self.reference is not None:
+                self.resets += 1
+            frame.rebased = self.frames > 0  # the previous frame was in the old reference's affine frame
+            self.frames = 0
+            stabilised, reference = p, grid
+            report = TemporalReport(status="anchored", detail=why, resets=self.resets, **report_args)
+        else:
+            gain, offset = line
+            previous = _like(self.previous, p)
+            stabilised = hold_clipped(xp, p * gain + offset, previous, low, high)
+            reference = grid * gain + offset  # the stabilised map on the grid, where no pixel was clipped
+            if config.temporal_mode == ALIGN_SMOOTH:
+                stabilised = blend(xp, stabilised, previous, gap, config)
+                reference = area_grid(stabilised, size)
+            self.frames += 1
+            report = TemporalReport(status="aligned", detail=f"aligned: {ratio:.0%} of the image agrees",
+                                    gain=gain, offset=offset, resets=self.resets, frames=self.frames, **report_args)
+        frame.relative = torch.from_numpy(stabilised) if xp is np else stabilised
+        frame.reports[self.name] = report
+        self.reference = np.where(usable, reference, np.nan).astype(np.float32)  # cells the model clipped: out
+        self.previous = stabilised.copy() if xp is np else stabilised.clone()
+        self.stamp_ns, self.signature = stamp_ns, signature
+
+    def _why_not_align(self, gap: float, signature: list, config) -> str:
+        """Why this frame must become the reference instead of being aligned ('' when it can be aligned)."""
+        if self.reference is None:
+            return "the first frame (of the stream, or since temporal_mode was off) is the reference"
+        if signature[0] != self.signature[0]:
+            return f"the image size changed to {signature[0][1]}x{signature[0][0]}"
+        if signature != self.signature:
+            return "the fixed scale changed: it applies to this frame"
+        if gap < 0:
+            return f"the stamp went back by {-gap:.3f} s"
+        if gap > config.temporal_max_gap:
+            return f"{gap:.2f} s since the previous frame (> temporal_max_gap {config.temporal_max_gap} s)"
+        return ""
+
+    def _align(self, grid: np.ndarray, usable: np.ndarray, config):
+        """((gain, offset), inlier ratio, residual RMS, '') or (None, ratio, rms, why not)."""
+        both = usable & np.isfinite(self.reference)
+        cells = int(both.sum())
+        if cells < MIN_CELLS:
+            return None, math.nan, math.nan, (f"only {cells} cells of the image are unclipped in both this frame "
+                                              f"and the previous one (need {MIN_CELLS})")
+        x = grid[both].astype(np.float64)
+        y = self.reference[both].astype(np.float64)
+        spread = float(np.percentile(x, 95) - np.percentile(x, 5))
+        if spread < MIN_SPREAD:
+            return None, math.nan, math.nan, (f"the map spans too little (p spread {spread:.3f} < {MIN_SPREAD}) "
+                                              "to align a gain")
+        outcome = robust_line(x, y, config.temporal_inlier_threshold, MIN_SPREAD, relative=False,
+                              ransac_iterations=RANSAC_ITERATIONS, ransac_sample=RANSAC_SAMPLE)
+        if outcome.line is None:
+            return None, math.nan, math.nan, f"no alignment: {outcome.reason}"
+        residuals = outcome.line.residuals
+        inliers = residuals < config.temporal_inlier_threshold
+        ratio = float(inliers.mean())
+        rms = float(np.sqrt(np.mean(residuals[inliers] ** 2))) if inliers.any() else math.inf
+        if ratio < config.temporal_reset_threshold:
+            return None, ratio, rms, (f"only {ratio:.0%} of the image agrees with the previous frame "
+                                      f"(temporal_reset_threshold {config.temporal_reset_threshold:.0%}): a scene "
+                                      "cut or a fast change")
+        return (outcome.line.slope, outcome.line.intercept), ratio, rms, ""
+
+    # ------------------------------------------------------------------ state
+    def state(self) -> dict:
+        return {"reference": _encode(self.reference),
+                "previous": _encode(None if self.previous is None else _like(self.previous, np.zeros(0))),
+                "stamp_ns": self.stamp_ns, "signature": self.signature, "frames": self.frames,
+                "resets": self.resets}
+
+    def restore(self, state: dict) -> None:
+        self._clear()
+        self.reference = _decode(state["reference"])
+        self.previous = _decode(state["previous"])  # numpy; moved to a GPU map's device when used
+        self.stamp_ns, self.signature = state["stamp_ns"], state["signature"]
+        self.frames, self.resets = state["frames"], state["resets"]
