@@ -22,7 +22,8 @@ from depthmaster_ros.model.backends import PipelineBackend
 from depthmaster_ros.rosbag.bag_run import BagRun, Interrupted
 from depthmaster_ros.rosbag.io import BagError, ConnectionMap, message_class, open_reader, open_writer
 from depthmaster_ros.samples.drifting_sequence import simulated_prediction
-from depthmaster_ros.samples.sample_bag import TOPICS, write_sample_bag
+from depthmaster_ros.rosbag.run_state import RunState
+from depthmaster_ros.samples.sample_bag import LIDAR_TO_CAMERA, TOPICS, write_sample_bag
 from depthmaster_ros.rosbag.topics import choose_topics
 from depthmaster_ros.messages.conversions import make_header
 from depthmaster_ros.messages.conversions import (
@@ -270,6 +271,25 @@ def test_bad_messages_are_counted_and_skipped(pipeline, tmp_path):
     assert "no camera_info within camera_info_tolerance" in notes
     bag = read_all(tmp_path / "out")
     assert len(bag["/cam/depth/relative"]) == 3 and len(bag["/cam/depth"]) == 1  # frames 3, 4 lack camera info
+
+
+def test_reasons_that_differ_only_in_numbers_are_one_summary_line(pipeline, sample, tmp_path):
+    """Random weights against the sample LiDAR: every frame's scale fit is refused with its own numbers ("only
+    N% of M pairs agree ..."); the summary counts them as one reason, in the first frame's words."""
+    values = params(scale_mode="pointcloud", lidar_to_camera=LIDAR_TO_CAMERA, max_range=1000.0,
+                    scale_min_inlier_ratio=0.99, temporal_mode="off")
+    _, go = run_bag(pipeline, sample, tmp_path / "out", values)
+    state = go()
+    assert state.frames_served == 6 and state.scale_frames == 0
+    (reason, count), = state.notes.items()
+    assert count == 6 and "pairs agree with the best line (need 99%)" in reason
+
+    state = RunState()
+    for reason in ("only 41% of 930 pairs agree", "only 38% of 925 pairs agree", "only 3 valid pairs (need 50)",
+                   "image 640x480, camera info 320x240", "only 41% of 930 pairs agree"):
+        state.count("notes", reason)
+    assert state.notes == {"only 41% of 930 pairs agree": 3, "only 3 valid pairs (need 50)": 1,
+                           "image 640x480, camera info 320x240": 1}
 
 
 def test_batches_give_the_same_outputs(pipeline, sample, tmp_path):

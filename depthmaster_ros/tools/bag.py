@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..rosbag.partial_output import disk_full_message
     from ..rosbag.io import BagError
     from ..rosbag.topics import inspect_input
+    from ..rosbag.run_state import NUMBER
 
     warn = progress_log("depthmaster-bag")
 
@@ -105,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {topic:<40}{count:>6} messages")
     for title, counts in (("skipped", state.skipped), ("served without metric outputs", state.notes)):
         for reason, count in sorted(counts.items(), key=lambda item: -item[1]):
-            print(f"  {title} ({count}): {reason}")
+            varies = " (the numbers are the first one's)" if count > 1 and NUMBER.search(reason) else ""
+            print(f"  {title} ({count}): {reason}{varies}")
     return 0
 
 
