@@ -15,7 +15,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -24,9 +23,9 @@ from depthmaster_ros.ros.client import DepthMasterClient
 from depthmaster_ros.samples.sample_bag import write_sample_bag
 
 from node_process import sample_frame
-from test_bag import read_all
+from bag_helpers import read_all
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BLOCK = re.compile(r"<!-- readme-test: ([\w-]+) -->\n```(bash|python)\n(.*?)```", re.S)
 HF_SHIM = textwrap.dedent('''\
     #!{python}

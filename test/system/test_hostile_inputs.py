@@ -13,7 +13,7 @@ import pytest
 from lifecycle_msgs.msg import Transition
 from sensor_msgs.msg import CompressedImage, PointCloud2, PointField
 
-from depthmaster_ros.messages.conversions import array_to_image, intrinsics_to_camera_info, make_header, stamp_to_ns
+from depthmaster_ros.messages.conversions import intrinsics_to_camera_info, make_header, stamp_to_ns
 from depthmaster_ros.geometry.intrinsics import CameraIntrinsics
 
 from node_process import NodeProcess, lifecycle, now_ns, sample_frame

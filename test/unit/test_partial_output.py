@@ -12,7 +12,7 @@ from depthmaster_ros.rosbag.bag_run import Interrupted
 from depthmaster_ros.rosbag.io import open_writer
 from depthmaster_ros.rosbag.partial_output import SUMMARY_KEY, disk_full_message
 
-from test_bag import fake_for, params, run_bag, same_bytes
+from bag_helpers import fake_for, params, run_bag, same_bytes
 
 VALUES = params(scale_mode="sparse_depth", scale_time_constant=0.3, max_range=1000.0)
 

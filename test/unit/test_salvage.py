@@ -1,7 +1,6 @@
 """Bags cut short (the commonest damaged bag: a robot that lost power while recording): refused with a message
 that names --salvage, and with it read as far as they are readable, processed, and what was lost reported."""
 
-import shutil
 
 import numpy as np
 import pytest
@@ -11,7 +10,9 @@ from depthmaster_ros.rosbag.io import BagError, message_class, open_reader
 from depthmaster_ros.rosbag.salvage import SalvageReader
 from depthmaster_ros.samples.sample_bag import TOPICS, write_sample_bag
 
-from test_bag import params, run_bag, fake_for
+from bag_helpers import cut_short
+
+from bag_helpers import params, run_bag, fake_for
 
 SIZE = dict(width=160, height=120)  # big enough for several 1 MiB mcap chunks
 FRAMES = 16
@@ -21,18 +22,6 @@ FRAMES = 16
 def intact(request, tmp_path_factory):
     return write_sample_bag(tmp_path_factory.mktemp("salvage") / request.param, frames=FRAMES,
                             storage=request.param, **SIZE)
-
-
-def cut_short(bag, tmp_path, fraction, metadata=True):
-    """A copy of ``bag`` whose storage file is cut at ``fraction`` of its length, as a power loss leaves it."""
-    copy = tmp_path / f"cut_{bag.name}"
-    shutil.copytree(bag, copy)
-    storage = next(p for p in copy.iterdir() if p.suffix in (".mcap", ".db3"))
-    with open(storage, "r+b") as handle:
-        handle.truncate(int(storage.stat().st_size * fraction))
-    if not metadata:
-        (copy / "metadata.yaml").unlink()
-    return copy
 
 
 def messages(reader):

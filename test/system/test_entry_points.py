@@ -18,7 +18,7 @@ from depthmaster_ros.rosbag.io import ConnectionMap, open_writer
 from depthmaster_ros.samples.sample_scene import PinholeCamera, render
 
 from node_process import image_array
-from test_bag import read_all
+from bag_helpers import read_all
 from test_node import make_client, request, start_node
 
 BIN = Path(sys.executable).parent

@@ -8,7 +8,7 @@ from depthmaster_ros.samples.sample_bag import TOPICS, write_sample_bag
 from depthmaster_ros.messages.conversions import stamp_to_ns
 
 from node_process import NodeProcess
-from test_bag import read_all
+from bag_helpers import read_all
 
 BIN = Path(sys.executable).parent
 

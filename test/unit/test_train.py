@@ -1,11 +1,7 @@
 """Training: the losses against independent restatements, the schedule, the data, and short real runs of both
 stages on a tiny synthetic dataset with tiny models (CPU)."""
 
-import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -306,24 +302,3 @@ def test_missing_weights_and_data_say_what_to_get(assets, tmp_path):
         Trainer(load_config(config_file(tmp_path / "b.yaml", **config)))
 
 
-def test_command_line_run_with_tensorboard_logs_and_validation(assets, stage1, tmp_path):
-    write_hypersim(tmp_path / "val", "hypersim/hypersim_processed_val.tar",
-                   "hypersim/filename_list_val_filtered_small_80.txt", 64, 48, 2, as_tar=True)
-    validation = {"dataset": "hypersim", "data_root": str(tmp_path / "val"), "every": 2, "limit": 2}
-    path = config_file(tmp_path / "cli.yaml", **base_config(assets, 2, stage1["checkpoint"], tmp_path / "run",
-                                                            max_steps=2, checkpoint_every=2, validation=validation))
-    result = subprocess.run([str(Path(sys.executable).parent / "depthmaster-train"), "--config", str(path)],
-                            capture_output=True, text=True, timeout=600, env=os.environ.copy())
-    assert result.returncode == 0, result.stderr
-    assert "done at step 2" in result.stderr
-    assert list((tmp_path / "run" / "logs").glob("events.out.tfevents.*"))
-    assert (tmp_path / "run" / "checkpoints" / "step_000002" / "unet" / "config.json").is_file()
-    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
-    validated = [r for r in records if r.get("validation") == "hypersim"]
-    summary = json.loads((tmp_path / "run" / "validation" / "step_000002" / "summary.json").read_text())
-    assert len(validated) == 1 and validated[0]["step"] == 2 and summary["images"] == 2
-    assert validated[0]["abs_rel"] == pytest.approx(summary["metrics"]["abs_rel"]) and validated[0]["abs_rel"] > 0
-    result = subprocess.run([str(Path(sys.executable).parent / "depthmaster-train"), "--config",
-                             str(config_file(tmp_path / "bad.yaml", stage=3, base="b", output="o", datasets=[]))],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 2 and "stage must be 1 or 2" in result.stderr

@@ -17,7 +17,7 @@ from depthmaster_ros.messages.conversions import cloud_to_points, intrinsics_to_
 from node_process import NodeProcess, image_array, lifecycle, now_ns, sample_frame
 
 SCALE, SHIFT, MIN_RANGE, MAX_RANGE = 0.6, 0.15, 3.0, 10.0
-CONFIG = Path(__file__).resolve().parents[1] / "config" / "depthmaster.yaml"
+CONFIG = Path(__file__).resolve().parents[2] / "config" / "depthmaster.yaml"
 
 
 def start_node(tmp_path_factory, namespace, **params):

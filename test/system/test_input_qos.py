@@ -16,12 +16,13 @@ from depthmaster_ros.messages.conversions import stamp_to_ns
 from node_process import sample_frame
 from test_node import diagnostics_when, make_client, request, start_node
 
-PROFILE = Path(__file__).resolve().parents[1] / "config" / "fastdds_large_data.xml"
+PROFILE = Path(__file__).resolve().parents[2] / "config" / "fastdds_large_data.xml"
 WIDTH, HEIGHT = 640, 480
 
 
 def from_camera(stamp_ns, base):  # a subprocess camera's stamps: base s + i ns (the client's are wall-clock times)
     return base * 10**9 <= stamp_ns < (base + 1) * 10**9
+
 
 # A best-effort camera: publishes 640x480 frames with the sensor-data QoS, stamps BASE s + i.
 CAMERA = textwrap.dedent("""
@@ -51,7 +52,7 @@ CAMERA = textwrap.dedent("""
 
 def best_effort_camera(topic, seconds, base, profile=None, burst=None):
     """A camera process alive for ``seconds``, publishing for the first ``burst`` seconds (all of them if None)."""
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
     env.pop("FASTDDS_DEFAULT_PROFILES_FILE", None)
     if profile:
         env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(profile)

@@ -8,7 +8,7 @@ import yaml
 from depthmaster_ros.parameters import camera_values, check_values, defaults, load_params_file, parameters_yaml, \
     specs
 
-CONFIG = Path(__file__).resolve().parents[1] / "config" / "depthmaster.yaml"
+CONFIG = Path(__file__).resolve().parents[2] / "config" / "depthmaster.yaml"
 
 
 def test_yaml_documents_every_parameter_with_its_default():

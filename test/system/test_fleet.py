@@ -15,12 +15,11 @@ from pathlib import Path
 import pytest
 
 from depthmaster_ros.fleet.bag_task import BagOptions
-from depthmaster_ros.fleet.inputs import InputError, fleet_inputs
+from depthmaster_ros.fleet.inputs import fleet_inputs
 from depthmaster_ros.fleet.runner import ClusterOptions, FleetError, FleetRun, ModelCluster
-from depthmaster_ros.rosbag.topics import inspect_input
 from depthmaster_ros.samples.sample_bag import write_sample_bag
 
-from test_bag import SIZE, fake_for, params, run_bag, same_bytes
+from bag_helpers import SIZE, fake_for, params, run_bag, same_bytes
 
 BIN = Path(sys.executable).parent
 THREADS = 2  # torch threads of every model instance, the bag tool's and the actors' (float rounding depends on it)
@@ -75,24 +74,6 @@ def checkpoints(folder):
         except (OSError, ValueError, KeyError):  # being replaced
             pass
     return count
-
-
-def test_inputs_a_user_can_name(archive, tmp_path):
-    manifest = tmp_path / "day.txt"
-    manifest.write_text(f"# the day's bags\n{archive / 'bag_b'}\n\n{archive}/bag_[ac]\n")
-    assert [(i.path.name, i.name) for i in fleet_inputs([str(manifest)])] == [
-        ("bag_b", "bag_b"), ("bag_a", "bag_a"), ("bag_c", "bag_c")]
-    assert [i.name for i in fleet_inputs([str(archive)])] == ["bag_a", "bag_b", "bag_c", "corrupt"]
-    single = next((archive / "bag_a").glob("*.mcap"))
-    assert [(i.path, i.name) for i in fleet_inputs([str(single)])] == [(single, single.stem)]
-    for day in ("mon", "tue"):  # the same name twice: named by their paths
-        write_sample_bag(tmp_path / day / "run", frames=1, width=16, height=12)
-    assert [i.name for i in fleet_inputs([str(tmp_path / "*" / "run")])] == ["mon__run", "tue__run"]
-    (tmp_path / "notes.md").write_text("hello")
-    for bad, message in ((tmp_path / "nothing", "no such bag, folder or manifest"),
-                         (tmp_path / "x*", "the pattern matches nothing"), (tmp_path / "notes.md", "not a bag")):
-        with pytest.raises(InputError, match=message):
-            fleet_inputs([str(bad)])
 
 
 def test_outputs_equal_the_bag_tool_a_corrupt_bag_is_reported_and_a_stopped_run_resumes(

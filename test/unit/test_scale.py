@@ -22,6 +22,7 @@ from depthmaster_ros.scale.tracker import ScaleTracker
 def project_points(points, camera):
     return project(points, camera.K, camera.width, camera.height)
 
+
 A, B = 1.3, 0.05  # the "unknown" affine map: p = A sqrt(1/d) + B, so s = 1/A, t = -B/A
 PINHOLE = PinholeCamera.with_size(160, 120)
 CAMERA = CameraIntrinsics.from_K(160, 120, PINHOLE.K)
