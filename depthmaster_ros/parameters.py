@@ -116,6 +116,14 @@ BASE_GROUPS: tuple[tuple[str, tuple[ParameterSpec, ...]], ...] = (
                   "processing_res resizing); a frame that would need more is rejected with the reason. The "
                   "default, 2048x2048, is 9x the model's native 768 px long side.", min_value=4096,
                   max_value=100_000_000),
+    ParameterSpec("max_frame_memory", 384, "Most memory one frame may take, MiB, estimated from the size its "
+                  "message declares before anything is decoded: the message, the decoded image, the model's input "
+                  "and output, the outputs and their messages. A frame over it is processed at the largest size that "
+                  "fits (its outputs as with a lower output_scale, camera_info scaled to match; said on the log and "
+                  "/diagnostics), or refused if even decoding it does not fit. The model's weights and its "
+                  "activations at processing_res are the same for every frame and not part of it. 0 = no limit. "
+                  "The default suits a robot with 8-16 GB shared by CPU and GPU (docs/robustness.md).",
+                  min_value=0, max_value=1_048_576),
     ParameterSpec("camera_info_tolerance", 0.05, "Seconds: a camera_info whose stamp differs from the image's "
                   "by at most this much is used when none has the exact stamp.", min_value=0.0, max_value=10.0),
     )),

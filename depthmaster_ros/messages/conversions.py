@@ -48,9 +48,10 @@ def _check_pixels(width: int, height: int, max_pixels: int | None, what: str) ->
                          f"{max_pixels:,}; it is not decoded")
 
 
-def image_to_rgb(msg, max_pixels: int | None = None) -> np.ndarray:
+def image_to_rgb(msg, max_pixels: int | None = None, size: tuple[int, int] | None = None) -> np.ndarray:
     """sensor_msgs/Image (rgb8, bgr8, rgba8, bgra8, mono8, mono16) -> H x W x 3 uint8 RGB (a copy). An image of
-    more than ``max_pixels`` pixels is refused before any conversion."""
+    more than ``max_pixels`` pixels is refused before any conversion. ``size`` (width, height): resized to it
+    (area averaging) straight from the message's pixels, so no full-size copy is made."""
     encoding = msg.encoding
     if encoding not in COLOR_ENCODINGS:
         expected = ", ".join(COLOR_ENCODINGS)
@@ -70,22 +71,31 @@ def image_to_rgb(msg, max_pixels: int | None = None) -> np.ndarray:
     data = msg.data
     if len(data) < step * height:
         raise InputError(f"image data has {len(data)} bytes; expected step x height = {step * height}")
-    rows = np.frombuffer(data, dtype=np.uint8, count=step * height).reshape(height, step)[:, :row_bytes]
-    pixels = np.ascontiguousarray(rows).view(np.dtype(dtype).newbyteorder(">" if msg.is_bigendian else "<"))
-    pixels = pixels.reshape(height, width, channels)
+    order = np.dtype(dtype).newbyteorder(">" if msg.is_bigendian else "<")
+    resize = size is not None and (width, height) != tuple(size)
+    if resize and order.isnative:  # a view of the message's pixels (row padding skipped by the stride)
+        pixels = np.ndarray((height, width, channels), order, buffer=data,
+                            strides=(step, channels * itemsize, itemsize))
+    else:
+        rows = np.frombuffer(data, dtype=np.uint8, count=step * height).reshape(height, step)[:, :row_bytes]
+        pixels = np.ascontiguousarray(rows).view(order).reshape(height, width, channels)
+    if resize:  # before any conversion, so nothing else is made at full size
+        pixels = cv2.resize(pixels.astype(dtype, copy=False) if channels > 1 else
+                            pixels[..., 0].astype(dtype, copy=False), tuple(size), interpolation=cv2.INTER_AREA)
+        pixels = pixels.reshape(size[1], size[0], channels)
     if dtype == np.uint16:  # full 16-bit range onto 8 bits
         pixels = np.round(pixels.astype(np.float32) / 257.0).astype(np.uint8)
     if conversion is None:
-        return pixels.copy()
+        return pixels if resize else pixels.copy()
     return cv2.cvtColor(pixels if channels > 1 else pixels[..., 0], conversion)
 
 
 _JPEG_FRAME_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
-def compressed_size(data: bytes) -> tuple[int, int] | None:
+def compressed_size(data) -> tuple[int, int] | None:
     """(width, height) a PNG or JPEG declares in its header, read without decoding anything (a decompression
-    bomb declares its size honestly); None if no header is found."""
+    bomb declares its size honestly); None if no header is found. ``data``: bytes or a byte memoryview."""
     if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24 and data[12:16] == b"IHDR":
         width, height = struct.unpack(">II", data[16:24])
         return width, height
@@ -93,8 +103,9 @@ def compressed_size(data: bytes) -> tuple[int, int] | None:
         return None
     index = 2
     while index + 9 <= len(data):
-        if data[index] != 0xFF:
-            return None
+        if data[index] != 0xFF:  # extraneous bytes before a marker: decoders skip them, so does this
+            index += 1
+            continue
         marker = data[index + 1]
         if marker == 0xFF:  # fill byte
             index += 1
@@ -109,9 +120,18 @@ def compressed_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def compressed_to_rgb(msg, max_pixels: int | None = None) -> np.ndarray:
+def declared_size(msg, compressed: bool) -> tuple[int, int] | None:
+    """(width, height) an image message declares, read without decoding: a raw image's fields, a compressed
+    image's PNG or JPEG header (None if it has none)."""
+    if not compressed:
+        return int(msg.width), int(msg.height)
+    return compressed_size(memoryview(msg.data).cast("B"))
+
+
+def compressed_to_rgb(msg, max_pixels: int | None = None, size: tuple[int, int] | None = None) -> np.ndarray:
     """sensor_msgs/CompressedImage (jpeg or png) -> H x W x 3 uint8 RGB. The size in the header is checked
-    against ``max_pixels`` before decoding."""
+    against ``max_pixels`` before decoding. ``size`` (width, height): resized to it (area averaging) after
+    decoding."""
     fmt = (msg.format or "").lower()
     if "compresseddepth" in fmt:
         raise InputError(f"compressed image format '{msg.format}' is compressedDepth; expected jpeg or png")
@@ -119,21 +139,27 @@ def compressed_to_rgb(msg, max_pixels: int | None = None) -> np.ndarray:
         raise InputError(f"compressed image format '{msg.format}' is not supported; expected jpeg or png")
     if len(msg.data) == 0:
         raise InputError("compressed image has no data")
-    data = bytes(msg.data)
-    size = compressed_size(data)
-    if size is not None:
-        _check_pixels(size[0], size[1], max_pixels, f"compressed image ({len(data)} bytes, format '{msg.format}')")
-    bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
+    size_declared = declared_size(msg, True)
+    if size_declared is None:  # other formats (TIFF, WebP, ...) could be bombs whose size is only known decoded
+        raise InputError(f"compressed image ({len(msg.data)} bytes, format '{msg.format}') could not be decoded: "
+                         "no JPEG or PNG header declaring its size (corrupt, or not jpeg/png)")
+    _check_pixels(size_declared[0], size_declared[1], max_pixels,
+                  f"compressed image ({len(msg.data)} bytes, format '{msg.format}')")
+    data = np.frombuffer(memoryview(msg.data).cast("B"), dtype=np.uint8)
+    rgb = cv2.imdecode(data, cv2.IMREAD_COLOR_RGB)  # RGB straight from the decoder: one full-size array
+    if rgb is None:
         raise InputError(f"compressed image ({len(msg.data)} bytes, format '{msg.format}') could not be decoded: "
                          "corrupt or not jpeg/png")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    if size is not None and (rgb.shape[1], rgb.shape[0]) != tuple(size):
+        rgb = cv2.resize(rgb, tuple(size), interpolation=cv2.INTER_AREA)
+    return rgb
 
 
-def decode_image(msg, compressed: bool, max_pixels: int | None = None) -> np.ndarray:
+def decode_image(msg, compressed: bool, max_pixels: int | None = None,
+                 size: tuple[int, int] | None = None) -> np.ndarray:
     """An Image or CompressedImage -> H x W x 3 uint8 RGB; more than ``max_pixels`` pixels is refused before
-    decoding."""
-    return compressed_to_rgb(msg, max_pixels) if compressed else image_to_rgb(msg, max_pixels)
+    decoding; ``size`` (width, height): resized to it (area averaging)."""
+    return compressed_to_rgb(msg, max_pixels, size) if compressed else image_to_rgb(msg, max_pixels, size)
 
 
 def camera_info_to_intrinsics(msg) -> CameraIntrinsics:

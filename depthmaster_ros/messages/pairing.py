@@ -4,6 +4,9 @@ messages) and the offline tools (messages read from bags), so all pair, validate
 
 The inputs are those the registered scale sources declare (``scale/source.py``): adding a source adds its
 topics here without a change to this module.
+
+A live node holds the stamp of every frame it may still process (:meth:`FramePairing.hold`, released when the frame
+is paired or dropped): what those frames pair with stays in the caches however many messages arrive meanwhile.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any, Callable
 from ..engine.job import METRIC_OUTPUTS, OUTPUTS, FrameJob
 from ..scale.source import MeasurementInput, ScaleSource, get_source, measurement_inputs
 from .conversions import InputError, camera_info_to_intrinsics, cloud_to_xyz, depth_image_to_meters, stamp_to_ns
-from .stamp_cache import StampCache
+from .stamp_cache import HeldStamps, StampCache
 
 DECODERS: dict[str, Callable[[Any], Any]] = {
     "depth_image": depth_image_to_meters,
@@ -35,16 +38,27 @@ def decode_measurement(kind: str, msg) -> Any:
 
 class FramePairing:
     def __init__(self):
-        self.camera_infos = StampCache("camera_info", "camera_info_tolerance")
+        self._held = HeldStamps()
+        self.camera_infos = StampCache("camera_info", "camera_info_tolerance", held=self._held)
         self._caches: dict[str, StampCache] = {}
 
     def cache(self, name: str) -> StampCache:
         if name not in self._caches:
             item = measurement_inputs().get(name)
-            self._caches[name] = StampCache(item.description if item else name, "metric_source_tolerance")
+            self._caches[name] = StampCache(item.description if item else name, "metric_source_tolerance",
+                                            held=self._held)
         return self._caches[name]
 
+    def hold(self, stamp_ns: int) -> None:
+        """A frame with this stamp may still be processed: keep what it pairs with until :meth:`release`."""
+        self._held.hold(stamp_ns)
+
+    def release(self, stamp_ns: int) -> None:
+        """The frame with this stamp was paired or dropped."""
+        self._held.release(stamp_ns)
+
     def clear(self) -> None:
+        self._held.clear()
         self.camera_infos.clear()
         for cache in self._caches.values():
             cache.clear()
@@ -86,13 +100,18 @@ class FramePairing:
             if item.published_with_image:
                 self.cache(item.name).wait_for(stamp_ns, source_tolerance_s, published(item.name))
 
-    def camera_for(self, stamp_ns: int, image_shape, tolerance_s: float):
-        """(intrinsics or None, why none, rejection reason if the matching camera info does not fit the image)."""
+    def camera_for(self, stamp_ns: int, image_shape, tolerance_s: float, declared: tuple[int, int] | None = None):
+        """(intrinsics or None, why none, rejection reason if the matching camera info does not fit the image).
+        ``declared`` (width, height): the size the image message declared, when the image was reduced to fit the
+        memory budget: the camera info must match that, and is scaled to the reduced image."""
         camera, note = self.camera_infos.lookup(stamp_ns, int(tolerance_s * 1e9))
-        if camera is not None and (camera.width, camera.height) != (image_shape[1], image_shape[0]):
-            reason = (f"camera_info is {camera.width}x{camera.height} but the image is {image_shape[1]}x"
-                      f"{image_shape[0]}; metric depth and points need matching sizes")
+        width, height = declared or (image_shape[1], image_shape[0])
+        if camera is not None and (camera.width, camera.height) != (width, height):
+            reason = (f"camera_info is {camera.width}x{camera.height} but the image is {width}x{height}; metric "
+                      "depth and points need matching sizes")
             return None, reason, reason
+        if camera is not None:
+            camera = camera.scaled(image_shape[1], image_shape[0])
         return camera, note, None
 
     def measurements_for(self, source: ScaleSource | None, stamp_ns: int, tolerance_s: float):
@@ -124,11 +143,13 @@ class FramePairing:
                 rejections.append(str(exc))
         return values, notes, rejections
 
-    def job(self, stream: str, stamp_ns: int, rgb, config, outputs=OUTPUTS, context=None):
+    def job(self, stream: str, stamp_ns: int, rgb, config, outputs=OUTPUTS, context=None,
+            declared: tuple[int, int] | None = None):
         """The engine job of a decoded frame with everything paired to it, and the problems met on the way as
         (kind, reason): ``camera_info`` (the matching one does not fit the image) or ``metric_source`` (the
-        matching measurement is unusable)."""
-        camera, camera_note, rejection = self.camera_for(stamp_ns, rgb.shape, config.camera_info_tolerance)
+        matching measurement is unusable). ``declared``: the message's own size if ``rgb`` was reduced."""
+        camera, camera_note, rejection = self.camera_for(stamp_ns, rgb.shape, config.camera_info_tolerance,
+                                                         declared)
         problems = [("camera_info", rejection)] if rejection else []
         values, notes = {}, {}
         if frozenset(outputs) & METRIC_OUTPUTS:
