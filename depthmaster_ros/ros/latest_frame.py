@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from typing import Any, Hashable, Iterable
+from typing import Any, Callable, Hashable, Iterable
 
 
 class LatestFrames:
-    def __init__(self):
+    """``on_drop(key, frame)``: called (under the lock, so keep it short) for each frame replaced before it was
+    taken."""
+
+    def __init__(self, on_drop: Callable[[Hashable, Any], None] = lambda key, frame: None):
         self._frames: dict[Hashable, Any] = {}
         self._condition = threading.Condition()
+        self._on_drop = on_drop
         self.dropped: Counter = Counter()  # per camera
 
     def put(self, key: Hashable, frame: Any) -> bool:
@@ -26,6 +30,7 @@ class LatestFrames:
             replaced = key in self._frames
             if replaced:
                 self.dropped[key] += 1
+                self._on_drop(key, self._frames[key])
             self._frames[key] = frame
             self._condition.notify_all()
             return replaced

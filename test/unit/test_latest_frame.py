@@ -33,3 +33,17 @@ def test_gather_waits_for_the_other_cameras_but_not_forever():
     assert 0.15 < time.monotonic() - start < 2.0
     slots.put("front", 4)
     assert slots.take(1.0, keys=("front", "rear"), gather=0.0) == {"front": 4}
+
+
+def test_each_replaced_frame_is_handed_to_on_drop():
+    replaced = []
+    slots = LatestFrames(on_drop=lambda key, frame: replaced.append((key, frame)))
+    slots.put("a", 1)
+    slots.put("a", 2)
+    slots.put("b", 5)
+    slots.put("a", 3)
+    assert replaced == [("a", 1), ("a", 2)]
+    assert slots.take(0.01) == {"a": 3, "b": 5}
+    slots.put("a", 4)
+    slots.clear()  # deactivation: discarded, not a drop
+    assert replaced == [("a", 1), ("a", 2)]

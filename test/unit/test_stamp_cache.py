@@ -56,3 +56,51 @@ def test_the_wait_follows_the_stream_not_the_clock(monkeypatch):
     start = time.monotonic()
     assert periodic.wait_for(400, 0.05, expected=True) is False
     assert time.monotonic() - start < 30.0
+
+
+def test_what_a_waiting_frame_pairs_with_is_kept_until_it_is_released():
+    """A busy node still holds a frame at stamp 100 while newer camera infos arrive: the one with its stamp stays
+    (or, if it has none, the nearest before it, for a match within the tolerance); the cache grows for it up to
+    HELD_GROWTH x its size, no further; once released, it is evicted like any old message."""
+    from depthmaster_ros.messages.stamp_cache import HELD_GROWTH, HeldStamps
+
+    held = HeldStamps()
+    cache = StampCache("camera_info", "camera_info_tolerance", size=4, held=held)
+    cache.add(90, "before")
+    cache.add(100, "mine")
+    held.hold(100)
+    for stamp in range(110, 150, 10):
+        cache.add(stamp, f"info{stamp}")
+    assert cache.lookup(100, 0) == ("mine", "")
+    assert len(cache) == 5  # 100 and the four newest: 90 was not needed
+    for stamp in range(150, 400, 10):
+        cache.add(stamp, f"info{stamp}")
+    assert len(cache) == HELD_GROWTH * 4  # bounded: the oldest went after all
+    assert cache.lookup(100, 0)[0] is None
+    held.release(100)
+    cache.add(400, "newest")
+    assert len(cache) == 4 and cache.lookup(400, 0) == ("newest", "")
+
+    cache.clear()
+    cache.add(990, "nearest before")
+    held.hold(1000)  # a frame whose own camera info never came
+    for stamp in range(1010, 1080, 10):
+        cache.add(stamp, f"info{stamp}")
+    assert len(cache) == 8 and cache.lookup(995, 5)[0] == "nearest before"  # nothing older was needed
+
+
+def test_held_stamps_count_each_holder():
+    from depthmaster_ros.messages.stamp_cache import HeldStamps
+
+    held = HeldStamps()
+    assert held.oldest() is None
+    held.hold(5)
+    held.hold(5)
+    held.hold(9)
+    held.release(5)
+    assert held.oldest() == 5  # still held once
+    held.release(5)
+    assert held.oldest() == 9
+    held.release(123)  # never held: nothing happens
+    held.clear()
+    assert held.oldest() is None
