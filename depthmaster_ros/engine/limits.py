@@ -1,10 +1,19 @@
 """Limits that hold before any allocation: a frame the model cannot or should not run is rejected with the reason
-(not attempted for minutes, not an error), and a processing size whose activations cannot fit in memory is
-refused when it is set, with the estimate."""
+(not attempted for minutes, not an error), a processing size whose activations cannot fit in memory is refused
+when it is set, with the estimate, and a model that cannot fit is not loaded (configure fails with the numbers
+instead of the process dying in the middle of the load)."""
 
 from __future__ import annotations
 
 from ..model.resize import processing_size
+
+GIB = 2**30
+# What the node's configure and first model pass add beyond the weights and activations: diffusers' and
+# transformers' imports, the inference thread, the thread pools. Measured with the tiny model on the CPU
+# (2026-12-05): +0.20 GiB resident, +0.40 GiB of address space (threads' stacks and allocator arenas count there);
+# under an address-space limit 0.5 GiB of headroom once failed to start the inference thread, hence the margin.
+RUNTIME_RESIDENT = int(0.3 * GIB)
+RUNTIME_ADDRESS_SPACE = int(0.75 * GIB)
 
 
 def frame_problem(shape, config) -> str | None:
@@ -56,3 +65,29 @@ def memory_problem(backend, config, batch: int, image_size: tuple[int, int] | No
     return (f"processing_res {config.processing_res} with {batch} frame(s) per pass runs at up to {pixels:,} "
             f"pixels a frame: about {needed / 2**30:.1f} GiB of activations on {backend.device}, but "
             f"{available / 2**30:.1f} GiB are available; lower processing_res or max_processing_pixels")
+
+
+def startup_problem(estimate, pixels: int, batch: int, resident=None, address_space=None,
+                    device_free=None) -> str | None:
+    """Why loading the model of ``estimate`` (``model.backends.LoadEstimate``) and running passes of ``batch``
+    frames of ``pixels`` processing pixels would not fit, with the numbers, or None. ``resident``,
+    ``address_space``: the host's headroom (``host_memory.headroom()``; None: no such limit); ``device_free``: the
+    GPU's free bytes when the model runs on one."""
+    activations = estimate.activation_bytes(pixels, batch)
+    on_gpu = getattr(estimate.device, "type", "cpu") == "cuda"
+    host_peak = max(estimate.loading, 0 if on_gpu else estimate.weights + activations)
+    parts = (f"weights {estimate.weights / GIB:.2f} GiB ({estimate.loading / GIB:.2f} GiB while loading), "
+             f"activations {activations / GIB:.2f} GiB at {pixels:,} processing pixels x {batch}")
+    for room, runtime, what in ((resident, RUNTIME_RESIDENT, "memory"),
+                                (address_space, RUNTIME_ADDRESS_SPACE, "address space")):
+        if room is None:
+            continue
+        needed = host_peak + runtime
+        if needed > room.available:
+            return (f"loading the model needs about {needed / GIB:.2f} GiB of {what} ({parts}, runtime "
+                    f"{runtime / GIB:.2f} GiB) but {room.describe()}; free memory, raise the limit, or use a "
+                    "smaller dtype (bf16) or processing_res")
+    if on_gpu and device_free is not None and estimate.weights + activations > device_free:
+        return (f"the model needs about {(estimate.weights + activations) / GIB:.2f} GiB on {estimate.device} "
+                f"({parts}) but {device_free / GIB:.2f} GiB are free there; use bf16 or a lower processing_res")
+    return None

@@ -104,6 +104,48 @@ class PipelineBackend:
         return int(ACTIVATION_FACTOR * channels * self.pipeline.dtype.itemsize * pixels * batch)
 
 
+@dataclass(frozen=True)
+class LoadEstimate:
+    """What loading a checkpoint costs, read from its files before loading anything: ``loading`` bytes of host
+    memory at the peak of the load (the file's tensors and the model's own float32 parameters before the cast to
+    its dtype), ``weights`` bytes once loaded (in the model's dtype, on ``device``), and ``activation_bytes(pixels,
+    batch)`` of a pass."""
+
+    loading: int
+    weights: int
+    device: Any
+    bytes_per_pixel: int  # activations per processing pixel and frame
+
+    def activation_bytes(self, pixels: int, batch: int = 1) -> int:
+        return int(self.bytes_per_pixel * pixels * batch)
+
+
+def load_estimate(config: ModelConfig) -> LoadEstimate | None:
+    """The estimate of a built-in backend's checkpoint (the official layout: weights stored as float32, as
+    published); None for other backends, which load their own way. Raises CheckpointError for a checkpoint that
+    cannot be found (as loading would)."""
+    if config.backend not in BUILTIN_BACKENDS:
+        return None
+    import json
+
+    from .checkpoint import resolve_checkpoint, weight_files
+    from .device import resolve_device, resolve_dtype
+
+    root = resolve_checkpoint(config.checkpoint, allow_download=config.allow_download)
+    files = [path for component in ("unet", "vae") for path in weight_files(root / component)]
+    if not files:
+        return None  # incomplete: loading says what is missing
+    stored = sum(path.stat().st_size for path in files)
+    device = resolve_device(config.device)
+    itemsize = resolve_dtype(config.dtype, device).itemsize
+    try:
+        channels = int(json.loads((root / "vae" / "config.json").read_text())["block_out_channels"][0])
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None
+    return LoadEstimate(loading=2 * stored, weights=stored * itemsize // 4, device=device,
+                        bytes_per_pixel=ACTIVATION_FACTOR * channels * itemsize)
+
+
 def _pipeline_backend(name: str, compile: bool, cuda_graphs: bool) -> Callable[[ModelConfig], PipelineBackend]:
     def create(config: ModelConfig) -> PipelineBackend:
         from .pipeline import DepthMasterPipeline

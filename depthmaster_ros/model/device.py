@@ -81,14 +81,13 @@ def apply_cpu_threads(threads: int) -> int:
 
 
 def available_memory(device) -> int | None:
-    """Bytes that a new allocation on ``device`` can still get (CUDA: free device memory; CPU: the system's
-    available memory), or None where it cannot be told."""
+    """Bytes that a new allocation on ``device`` can still get (CUDA: free device memory; CPU: the tightest of the
+    system's available memory, the process's cgroup limit and its address-space limit), or None where it cannot be
+    told."""
     if getattr(device, "type", None) == "cuda":
         free, _total = torch.cuda.mem_get_info(device)
         return int(free) + int(torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
-    try:
-        import psutil
+    from ..host_memory import headroom
 
-        return int(psutil.virtual_memory().available)
-    except ImportError:
-        return None
+    rooms = [room.available for room in headroom() if room is not None]
+    return min(rooms) if rooms else None

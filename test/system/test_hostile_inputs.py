@@ -100,6 +100,11 @@ def test_broken_lidar_clouds_cost_only_their_scan(node, client):
 
 def test_a_processing_size_that_would_wedge_the_model_is_refused_per_frame(node, client):
     rgb, camera = sample_frame(160, 120)
+    # Under the node's 3.5 GiB address-space cap, processing_res 4096 (up to max_processing_pixels, 2048x2048, a
+    # frame) cannot fit its activations: refused when it is set, with the estimate and what is available.
+    successful, why = client.set_node_parameters(processing_res=4096)[0]
+    assert not successful and "GiB of activations on cpu" in why and "GiB are available" in why
+    assert client.set_node_parameters(max_processing_pixels=1_000_000) == [(True, "")]  # then it fits
     assert client.set_node_parameters(processing_res=4096) == [(True, "")]
     try:
         client.publish_frame(rgb, camera, now_ns(client), compressed="png")
@@ -109,6 +114,7 @@ def test_a_processing_size_that_would_wedge_the_model_is_refused_per_frame(node,
         assert "lower processing_res" in diagnostics["message"]
     finally:
         assert client.set_node_parameters(processing_res=64) == [(True, "")]
+        assert client.set_node_parameters(max_processing_pixels=4_194_304) == [(True, "")]
     thin = np.zeros((1, 400, 3), np.uint8)  # 400x1: resized to 0 rows at any processing size
     client.publish_frame(thin, None, now_ns(client), compressed="png")
     diagnostics = diagnostics_when(client, lambda d: "cannot be processed" in d.get("last_rejection", ""), 30.0)
