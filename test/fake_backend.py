@@ -27,10 +27,14 @@ class FakeBackend:
     dtype = torch.float32
     random_weights = False
 
-    def __init__(self):
+    def __init__(self, gate: threading.Event | None = None):
+        """``gate``: every model pass waits until it is set (a pass exactly as long as the test wants);
+        ``in_pass`` is set while one waits."""
         self.maps = {}
         self.batch_sizes = []  # of every infer() call
         self.static_shapes = False
+        self.gate = gate
+        self.in_pass = threading.Event()
 
     @staticmethod
     def _key(image):
@@ -48,6 +52,12 @@ class FakeBackend:
 
     def infer(self, images, processing_res=None):
         self.batch_sizes.append(len(images))
+        if self.gate is not None:
+            self.in_pass.set()
+            try:
+                self.gate.wait()
+            finally:
+                self.in_pass.clear()
         return [torch.from_numpy(self.maps[self._key(image)]) for image in images]
 
     def warmup(self, width, height, batch=1, processing_res=None):
@@ -58,9 +68,15 @@ class FakeBackend:
 
 
 @contextmanager
-def injected(fake: FakeBackend):
-    """``backend: test_double`` creates ``fake`` while the context lasts."""
-    register_backend(NAME, lambda config: fake)
+def injected(fake: FakeBackend, loading: threading.Event | None = None):
+    """``backend: test_double`` creates ``fake`` while the context lasts; with ``loading``, creating it (the
+    model's load at configure) waits until that event is set."""
+    def create(config):
+        if loading is not None:
+            loading.wait()
+        return fake
+
+    register_backend(NAME, create)
     try:
         yield fake
     finally:
@@ -68,28 +84,33 @@ def injected(fake: FakeBackend):
 
 
 @contextmanager
-def node_with_fake_model(namespace, overrides):
-    """A DepthMasterNode in this process (spun on a thread) whose backend is a fresh FakeBackend, kept as
-    ``node.fake``; configured and activated."""
-    from rclpy.executors import SingleThreadedExecutor
+def node_with_fake_model(namespace, overrides, fake: FakeBackend | None = None,
+                         loading: threading.Event | None = None, autostart: bool = True):
+    """A DepthMasterNode in this process (spun on a thread, with the executor the node process uses) whose backend
+    is ``fake`` (default: a fresh FakeBackend), kept as ``node.fake``; configured and activated unless not
+    ``autostart``. ``loading``: configure's model load waits for it (see :func:`injected`)."""
     from rclpy.parameter import Parameter
 
-    from depthmaster_ros.ros.node import DepthMasterNode
+    from depthmaster_ros.ros.node import DepthMasterNode, node_executor
 
-    fake = FakeBackend()
-    with injected(fake):
+    fake = fake if fake is not None else FakeBackend()
+    with injected(fake, loading):
         overrides = [Parameter("checkpoint", value="test-double"), Parameter("backend", value=NAME),
                      Parameter("autostart", value=False), *overrides]
         node = DepthMasterNode(namespace=namespace, parameter_overrides=overrides)
-        executor = SingleThreadedExecutor()
+        executor = node_executor(node)
         thread = threading.Thread(target=executor.spin, daemon=True)
         try:
-            assert node.autostart()
-            executor.add_node(node)
+            if autostart:
+                assert node.autostart()
             thread.start()
             node.fake = fake
             yield node
         finally:
+            if fake.gate is not None:
+                fake.gate.set()  # a pass still waiting ends, so the node can stop
+            if loading is not None:
+                loading.set()
             executor.shutdown()
             if thread.is_alive():
                 thread.join(10)

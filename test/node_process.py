@@ -93,6 +93,19 @@ def lifecycle(node, target: str, transition: int | None = None) -> str:
     return node.wait(client.call_async(GetState.Request())).current_state.label
 
 
+def lifecycle_when(node, target: str, state: str, timeout: float = 60.0) -> str:
+    """The node's lifecycle state once it is ``state`` (or the last one seen after ``timeout`` s): its services
+    answer while it configures and activates, so a state read at once may still be 'activating'."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    label = lifecycle(node, target)
+    while label != state and time.monotonic() < deadline:
+        time.sleep(0.1)
+        label = lifecycle(node, target)
+    return label
+
+
 def image_array(msg) -> np.ndarray:
     dtype = {"32FC1": np.float32, "bgr8": np.uint8}[msg.encoding]
     channels = 3 if msg.encoding == "bgr8" else 1

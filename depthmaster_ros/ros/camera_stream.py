@@ -28,10 +28,17 @@ class CameraStream:
         self.temporal = None  # the temporal stage's report on the last frame (None: the stage is off)
         self.last_temporal_reset = ""  # why the temporal stage last reset after the stream's first frame
         self.wants_metric = False  # someone subscribes to depth, points or depth/scale
-        self.idle = True
 
     def wanted_topics(self) -> set[str]:
-        return {topic for topic, pub in self.publishers.items() if pub.get_subscription_count() > 0}
+        """The output topics someone subscribes to now (matched subscriptions of each publisher)."""
+        wanted = set()
+        for topic, publisher in list(self.publishers.items()):  # a cleanup may empty the dict meanwhile
+            try:
+                if publisher.get_subscription_count() > 0:
+                    wanted.add(topic)
+            except Exception:  # destroyed by that cleanup
+                pass
+        return wanted
 
     def publisher_count(self, topic: str) -> int:
         """Publishers of one of this camera's input topics (0 when not subscribed)."""

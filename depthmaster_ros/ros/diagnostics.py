@@ -1,6 +1,12 @@
 """/diagnostics for the node (diagnostic_updater is not installable here, so this is the small part of it the node
 needs): per-camera frame statistics (rates, stamp-to-publish latency percentiles, dropped and rejected counts with
-their reasons) and the status each camera reports: level, one-line message, key/values."""
+their reasons) and the status each camera reports: level, one-line message, key/values.
+
+The message names the one state that explains what the camera's outputs do now (:func:`camera_state`, first that
+holds): configure failed; loading the model; not active; one frame in a model pass for a while; no image arriving
+(no publisher, a publisher of another type, a QoS mismatch, or a camera gone silent); images rejected or reduced to
+fit the memory budget; start-up parameters refused; nobody subscribing to any output (idle); metric outputs
+waiting; frames dropped because the node is busy; serving."""
 
 from __future__ import annotations
 
@@ -18,7 +24,10 @@ PROBLEMS = {
     "camera_info": ("camera_info_rejected", "last_camera_info_rejection"),
     "metric_source": ("metric_source_rejected", "last_metric_source_rejection"),  # sparse depth / LiDAR scan
     "error": ("errors", "last_error"),
+    "reduced": ("reduced", "last_reduction"),  # processed at a smaller size to fit max_frame_memory
 }
+OK, WARN, ERROR = 0, 1, 2  # DiagnosticStatus levels
+SLOW_PASS_S = 5.0  # a model pass running longer than this is the camera's state
 
 
 class FrameStats:
@@ -29,33 +38,49 @@ class FrameStats:
         self._lock = threading.Lock()
         self._received: deque[float] = deque()
         self._published: deque[float] = deque()
+        self._dropped: deque[float] = deque()
         self._latencies: deque[tuple[float, float]] = deque()
-        # received = processed + dropped (replaced while waiting) + rejected + errors + ignored + in flight
-        self.counts = {"received": 0, "processed": 0, "ignored": 0, **{count: 0 for count, _ in PROBLEMS.values()}}
+        # received = processed + frames_dropped (replaced while waiting: the node was busy) + rejected + errors +
+        # ignored + in flight; "reduced" frames and "without_metric" ones (published without the depth, points or
+        # scale someone subscribed to) are among the processed ones
+        self.counts = {"received": 0, "processed": 0, "frames_dropped": 0, "ignored": 0, "without_metric": 0,
+                       **{count: 0 for count, _ in PROBLEMS.values()}}
         self.last = {last: "" for _, last in PROBLEMS.values()}
         self._problem_times = {kind: -math.inf for kind in PROBLEMS}
+        self.last_received: float | None = None  # monotonic time of the last image
 
     def _trim(self, now: float) -> None:
-        for queue in (self._received, self._published):
+        for queue in (self._received, self._published, self._dropped):
             while queue and queue[0] < now - self.window:
                 queue.popleft()
         while self._latencies and self._latencies[0][0] < now - self.window:
             self._latencies.popleft()
 
     def received(self) -> None:
+        now = time.monotonic()
         with self._lock:
             self.counts["received"] += 1
-            self._received.append(time.monotonic())
+            self._received.append(now)
+            self.last_received = now
+
+    def dropped(self) -> None:
+        """A frame replaced by a newer one before the node could take it (it was busy with earlier frames)."""
+        with self._lock:
+            self.counts["frames_dropped"] += 1
+            self._dropped.append(time.monotonic())
 
     def ignored(self) -> None:
         """A frame nobody wanted (no subscriber to any output when it arrived or was taken)."""
         with self._lock:
             self.counts["ignored"] += 1
 
-    def published(self, latency_s: float) -> None:
+    def published(self, latency_s: float, metric_missing: bool = False) -> None:
+        """A frame's outputs published; ``metric_missing``: someone wanted depth, points or depth/scale and this
+        frame has none (counted as ``without_metric``)."""
         now = time.monotonic()
         with self._lock:
             self.counts["processed"] += 1
+            self.counts["without_metric"] += int(metric_missing)
             self._published.append(now)
             self._latencies.append((now, latency_s))
 
@@ -81,6 +106,7 @@ class FrameStats:
                 **self.counts,
                 "input_rate_hz": len(self._received) / span,
                 "output_rate_hz": len(self._published) / span,
+                "dropped_rate_hz": len(self._dropped) / span,
                 "latency_p50_ms": float(np.percentile(latencies, 50)) if latencies.size else float("nan"),
                 "latency_p95_ms": float(np.percentile(latencies, 95)) if latencies.size else float("nan"),
                 **self.last,
@@ -101,10 +127,47 @@ class NodeSummary:
     frames_passed: int = 0
 
 
-def camera_status(node_name: str, summary: NodeSummary, stream, stats: dict, starved: str):
-    """The DiagnosticStatus of one camera (``stream``: ros/camera_stream.py's CameraStream)."""
-    from diagnostic_msgs.msg import DiagnosticStatus
+@dataclass
+class CameraFacts:
+    """What a camera's state is decided from, besides its statistics (gathered by the node at each report)."""
 
+    configuring_for: float | None = None  # seconds configure has been loading the model
+    busy_for: float | None = None  # seconds this camera's frame has been in the running model pass
+    busy_detail: str = ""  # that frame: its size, processing_res, device
+    no_input: str = ""  # why no image arrives, when none does (input_silence)
+    idle: bool = False  # nobody subscribes to any output
+    metric_missing: str = ""  # why metric outputs are missing while someone subscribes to them
+
+
+def camera_state(summary: NodeSummary, facts: CameraFacts, stats: dict, recent: list[str]) -> tuple[int, str]:
+    """(level, message): the first state that holds, in the order of the module's documentation."""
+    if summary.problem:
+        return ERROR, summary.problem
+    if facts.configuring_for is not None:
+        return WARN, f"configuring: loading the model for {facts.configuring_for:.0f} s"
+    if summary.lifecycle_state != "active":
+        return WARN, f"node is {summary.lifecycle_state}, not serving"
+    if facts.busy_for is not None and facts.busy_for >= SLOW_PASS_S:
+        return OK, f"processing one frame for {facts.busy_for:.0f} s" + (
+            f" ({facts.busy_detail})" if facts.busy_detail else "")
+    if facts.no_input:
+        return WARN, facts.no_input
+    if recent:
+        return WARN, "; ".join(recent)
+    if summary.parameter_problems:
+        return WARN, "parameters refused at start-up: " + "; ".join(summary.parameter_problems)
+    if facts.idle:
+        return OK, "idle: no subscriber to any output"
+    if facts.metric_missing:
+        return WARN, facts.metric_missing
+    if stats.get("dropped_rate_hz", 0.0) > 0:
+        return OK, (f"serving {stats['output_rate_hz']:.1f} of {stats['input_rate_hz']:.1f} frames/s; "
+                    f"{stats['dropped_rate_hz']:.1f}/s dropped while the model was busy (newest frame wins)")
+    return OK, "serving"
+
+
+def camera_status(node_name: str, summary: NodeSummary, stream, stats: dict, facts: CameraFacts):
+    """The DiagnosticStatus of one camera (``stream``: ros/camera_stream.py's CameraStream)."""
     recent = stats.pop("recent_problems")
     config = stream.config
     values = {"lifecycle_state": summary.lifecycle_state, "checkpoint": summary.checkpoint}
@@ -127,30 +190,15 @@ def camera_status(node_name: str, summary: NodeSummary, stream, stats: dict, sta
                       temporal_frames_since_reset=temporal.frames, temporal_resets=temporal.resets,
                       temporal_last_reset=stream.last_temporal_reset or "-")
     values.update(stats)
+    if facts.busy_for is not None:
+        values["model_pass_s"] = facts.busy_for
     if stream.image_sub is not None:
         values["input_qos"] = stream.image_sub.describe()
     if summary.parameter_problems:
         values["parameter_problems"] = "; ".join(summary.parameter_problems)
-
-    if summary.problem:
-        level, message = DiagnosticStatus.ERROR, summary.problem
-    elif summary.lifecycle_state != "active":
-        level, message = DiagnosticStatus.WARN, f"node is {summary.lifecycle_state}, not serving"
-    elif starved:
-        level, message = DiagnosticStatus.WARN, starved
-    elif recent:
-        level, message = DiagnosticStatus.WARN, "; ".join(recent)
-    elif summary.parameter_problems:
-        level, message = DiagnosticStatus.WARN, "parameters refused at start-up: " + "; ".join(
-            summary.parameter_problems)
-    elif stream.idle and not stats["output_rate_hz"]:
-        level, message = DiagnosticStatus.OK, "idle: no subscriber to any output"
-    elif metric is not None and stream.wants_metric:
-        level, message = DiagnosticStatus.WARN, metric.detail
-    else:
-        level, message = DiagnosticStatus.OK, "serving"
+    level, message = camera_state(summary, facts, stats, recent)
     name = f"{node_name}: depth" + (f" {stream.name}" if stream.name else "")
-    return diagnostic_status(name, str(values.get("device", "none")), level, message, values)
+    return diagnostic_status(name, str(values.get("device", "none")), bytes([level]), message, values)
 
 
 def diagnostic_status(name: str, hardware_id: str, level: bytes, message: str, values: dict):

@@ -30,6 +30,7 @@ class InputSubscription:
         if reliability not in ("auto", *RELIABILITY_POLICIES):
             raise ValueError(f"reliability must be auto, reliable or best_effort, got {reliability!r}")
         self._node, self._msg_type, self._topic, self._callback, self._depth = node, msg_type, topic, callback, depth
+        self.type_name = f"{msg_type.__module__.split('.')[0]}/msg/{msg_type.__name__}"  # sensor_msgs/msg/Image
         self.mode = reliability
         self.topic_name = node.resolve_topic_name(topic)  # namespace and remapping applied
         self.current = "best_effort" if reliability == "auto" else reliability
@@ -62,6 +63,21 @@ class InputSubscription:
         """Publishers of the topic in the graph (matched or not); safe from any thread."""
         return self._node.count_publishers(self.topic_name)
 
+    def publisher_types(self) -> list[str]:
+        """The message type of each publisher of the topic in the graph (ours or another)."""
+        return [info.topic_type for info in self._node.get_publishers_info_by_topic(self.topic_name)]
+
+    def topics_of_type(self, exclude=()) -> list[str]:
+        """The topics in the graph that carry this subscription's message type and have a publisher (where the
+        camera may be), but not those in ``exclude`` (the node's own outputs); the names most like this one's
+        first."""
+        import difflib
+
+        names = [name for name, types in self._node.get_topic_names_and_types()
+                 if self.type_name in types and name not in exclude and name != self.topic_name
+                 and self._node.count_publishers(name) > 0]
+        return sorted(names, key=lambda name: (-difflib.SequenceMatcher(None, name, self.topic_name).ratio(), name))
+
     def describe(self) -> str:
         return f"{self.current} (auto)" if self.mode == "auto" else self.current
 
@@ -69,6 +85,43 @@ class InputSubscription:
         if self._subscription is not None:
             self._node.destroy_subscription(self._subscription)
             self._subscription = None
+
+
+def input_silence(topic: str, type_name: str, publisher_types: list[str], topics_of_type: list[str],
+                  counts: dict, silent_for: float, window: float, hint: str = "") -> str:
+    """Why a camera's image topic brings nothing, as one line naming the topic, or '' (images arrive, or it is
+    too early to say: less than ``window`` seconds). ``publisher_types``: the type of each publisher on the topic;
+    ``topics_of_type``: the topics of the expected type that exist; ``counts``: the camera's frame counters
+    (received, processed, frames_dropped, rejected, ...); ``silent_for``: seconds since the last image (or since
+    subscribing); ``hint``: QoS advice for a subscription that may lose what is published (best effort)."""
+    if silent_for < window:
+        return ""
+    matching = sum(1 for kind in publisher_types if kind == type_name)
+    if not matching:
+        others = sorted(set(publisher_types) - {type_name})
+        if others:
+            line = (f"{topic} is published as {', '.join(others)}, but the node subscribes {type_name} "
+                    "(input_transport: raw takes sensor_msgs/msg/Image on 'image', compressed takes "
+                    "sensor_msgs/msg/CompressedImage on 'image/compressed')")
+        else:
+            line = f"no publisher on {topic} ({type_name}) for {silent_for:.0f} s"
+        elsewhere = [name for name in topics_of_type if name != topic]
+        if elsewhere:
+            shown = ", ".join(elsewhere[:5]) + (f" and {len(elsewhere) - 5} more" if len(elsewhere) > 5 else "")
+            line += f"; topics of that type: {shown} (remap the input, e.g. -r image:={elsewhere[0]})"
+        else:
+            line += "; no topic of that type exists"
+        return line
+    line = f"{matching} publisher(s) on {topic} but no image for {silent_for:.0f} s"
+    if hint:  # a best-effort subscription: what is published may be lost on the way
+        return f"{line}; {hint}"
+    received = counts.get("received", 0)
+    if not received:
+        return line
+    done = ", ".join(f"{counts.get(key, 0)} {label}" for key, label in (
+        ("processed", "processed"), ("frames_dropped", "dropped while busy"), ("rejected", "rejected"),
+        ("errors", "failed"), ("ignored", "ignored without subscribers")) if counts.get(key, 0))
+    return f"{line}: the camera stopped publishing ({received} received before: {done or 'none handled yet'})"
 
 
 def starvation_hint(subscription: InputSubscription) -> str:

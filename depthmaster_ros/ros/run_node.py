@@ -38,12 +38,19 @@ def main(args: list[str] | None = None) -> int:
     signals = _Signals()
     node = None
     rclpy = None
+    executor = None
     try:
+        from ..host_memory import too_small_to_start
+
+        problem = too_small_to_start()  # before the libraries that would crash under it
+        if problem:
+            print(f"depthmaster: {problem}", file=sys.stderr)
+            return 2
         import rclpy
-        from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+        from rclpy.executors import ExternalShutdownException
         from rclpy.signals import SignalHandlerOptions
 
-        from .node import DepthMasterNode
+        from .node import DepthMasterNode, node_executor
 
         rclpy.init(args=args if args is not None else sys.argv, signal_handler_options=SignalHandlerOptions.NO)
         try:
@@ -51,14 +58,10 @@ def main(args: list[str] | None = None) -> int:
         except ValueError as exc:  # a structural parameter (cameras) that no later transition can fix
             print(f"depthmaster: {exc}", file=sys.stderr)
             return 2
-        if node.get_parameter("autostart").value and not node.autostart():
-            node.get_logger().error("autostart failed; the node stays up (unconfigured) and reports why on "
-                                    "/diagnostics. Fix the cause (the model parameters such as checkpoint can be "
-                                    "set while unconfigured) and configure again: ros2 lifecycle set "
-                                    f"{node.get_fully_qualified_name()} configure")
+        if node.get_parameter("autostart").value:
+            node.schedule_autostart()  # on the executor: the services answer while the model loads
         signals.starting = False
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
+        executor = node_executor(node)
         while signals.received is None and not node.finished.is_set() and rclpy.ok():
             try:
                 executor.spin_once(timeout_sec=0.1)
@@ -69,11 +72,14 @@ def main(args: list[str] | None = None) -> int:
     finally:
         signals.ignore()
         if node is not None and not (node.stop() and node.stopped_cleanly):
-            # the inference thread is inside a long model pass: tearing down ROS under it would abort the process
-            print("depthmaster: stopped during a model pass; exiting without waiting for it", file=sys.stderr)
+            # the inference thread is inside a long model pass (or configure is loading the model): tearing down
+            # ROS under it would abort the process
+            print("depthmaster: stopped during a model pass or load; exiting without waiting for it", file=sys.stderr)
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(0)
+        if executor is not None:
+            executor.shutdown()
         if node is not None:
             node.destroy_node()
         if rclpy is not None:

@@ -14,7 +14,7 @@ from depthmaster_ros.messages.conversions import make_header
 from depthmaster_ros.ros.client import DepthMasterClient
 from depthmaster_ros.messages.conversions import cloud_to_points, intrinsics_to_camera_info, stamp_to_ns
 
-from node_process import NodeProcess, image_array, lifecycle, now_ns, sample_frame
+from node_process import NodeProcess, image_array, lifecycle, lifecycle_when, now_ns, sample_frame
 
 SCALE, SHIFT, MIN_RANGE, MAX_RANGE = 0.6, 0.15, 3.0, 10.0
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "depthmaster.yaml"
@@ -276,7 +276,7 @@ def test_lifecycle_transitions(lifecycle_node):
     target = f"{lifecycle_node.namespace}/depthmaster"
     rgb, camera = sample_frame(64, 48)
     try:
-        assert lifecycle(client, target) == "active"  # autostart
+        assert lifecycle_when(client, target, "active") == "active"  # autostart (its services answer meanwhile)
         assert client.get_node_parameter("colormap") == "viridis"  # from the params file
         request(client, rgb, camera)
         assert lifecycle(client, target, Transition.TRANSITION_DEACTIVATE) == "inactive"
@@ -303,7 +303,7 @@ def test_bad_checkpoint_fails_configure_with_reason_and_is_fixed_without_restart
         diagnostics = diagnostics_when(client, lambda d: d.get("level") == "2", timeout=60.0)
         assert "configure failed" in diagnostics["message"] and "does not exist" in diagnostics["message"]
         assert "hf download zysong212/DepthMaster" in diagnostics["message"]
-        assert lifecycle(client, "/bad/depthmaster") == "unconfigured"
+        assert lifecycle_when(client, "/bad/depthmaster", "unconfigured") == "unconfigured"
         assert process.alive()
         # the model parameters change while unconfigured: no restart needed
         assert client.set_node_parameters(checkpoint=str(tiny_checkpoint)) == [(True, "")]
