@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from ..messages.conversions import InputError, decode_image, stamp_to_ns
+from ..messages.conversions import InputError, stamp_to_ns
+from ..messages.frame_decoding import decode_frame
 from ..messages.pairing import FramePairing
 from ..messages.topics import COMPRESSED_IMAGE, IMAGE, message_class
 from .io import BagError
@@ -32,7 +33,8 @@ class Pending:
 
 @dataclass
 class Entry:
-    """A paired frame: its job, or why it was skipped; the problems met pairing it."""
+    """A paired frame: its job, or why it was skipped; the problems met pairing it (kind, reason), kind
+    ``reduced`` when it was processed at a smaller size to fit max_frame_memory."""
 
     frame: Pending
     job: object = None
@@ -112,12 +114,15 @@ class BagFrames:
             if frame.index < first_frame:
                 continue
             msg = deserialize_message(frame.raw, message_class(COMPRESSED_IMAGE if frame.compressed else IMAGE))
-            try:
-                rgb = decode_image(msg, frame.compressed, self.config.max_image_pixels)
+            try:  # within max_image_pixels and max_frame_memory, as the node does
+                rgb, plan = decode_frame(msg, frame.compressed, self.config, self.outputs)
             except InputError as exc:
                 entries.append(Entry(frame, skipped=f"image rejected: {exc}"))
                 continue
-            job, problems = pairing.job(self.stream, stamp_to_ns(msg.header.stamp), rgb, self.config, self.outputs,
-                                        context=(frame, msg.header))
+            config = self.config.updated(output_scale=plan.output_scale) if plan.reduced else self.config
+            job, problems = pairing.job(self.stream, stamp_to_ns(msg.header.stamp), rgb, config, self.outputs,
+                                        context=(frame, msg.header), declared=plan.declared)
+            if plan.reduced:
+                problems.append(("reduced", plan.describe(self.config.max_frame_memory)))
             entries.append(Entry(frame, job=job, problems=problems))
         return entries

@@ -21,6 +21,9 @@ class FrameWriter:
         """The frame's messages (its image's header and log time) to ``out`` (``write(topic, msgtype, log_time,
         data)``), with reproducible bytes (:func:`~depthmaster_ros.rosbag.io.cdr_bytes`)."""
         for kind, reason in entry.problems:
+            if kind == "reduced":  # processed at a smaller size to fit max_frame_memory
+                state.count("notes", reason)
+                continue
             state.count("skipped", f"{'camera_info' if kind == 'camera_info' else 'metric source'} rejected: "
                                    f"{reason}")
         if products.failed is not None:

@@ -307,3 +307,26 @@ def test_outputs_equal_the_pinned_messages(sample, tmp_path, name):
         assert got[topic] == expected, topic
 
 
+
+
+def test_a_frame_over_the_memory_budget_is_reduced_as_the_node_does(pipeline, tmp_path):
+    """A 1024x768 frame at max_frame_memory 32 MiB: processed at the size the plan allows, its camera info scaled
+    to match, counted in the summary's notes."""
+    from depthmaster_ros.engine.frame_memory import MIB, plan_frame
+
+    bag = write_sample_bag(tmp_path / "large", frames=1, width=1024, height=768)
+    values = params(scale_mode="fixed", max_frame_memory=32)
+    _, go = run_bag(pipeline, bag, tmp_path / "out", values)
+    state = go()
+    assert state.frames_served == 1
+    out = read_all(tmp_path / "out")
+    depth, info = out["/camera/depth"][0][1], out["/camera/depth/camera_info"][0][1]
+    config = ProcessingConfig.from_parameters(values)
+    raw = read_all(bag)["/camera/image_raw"][0][1]
+    plan = plan_frame(1024, 768, len(raw.data), config, ("relative", "colored", "depth", "points", "scale"),
+                      32 * MIB)
+    assert plan.reduced and (depth.width, depth.height) == plan.size == (info.width, info.height)
+    assert np.allclose(np.reshape(info.k, (3, 3))[0, 0], camera_info_to_intrinsics(
+        read_all(bag)["/camera/camera_info"][0][1]).K[0, 0] * plan.size[0] / 1024)
+    (note, count), = state.notes.items()
+    assert count == 1 and note.startswith("a 1024x768 frame's outputs would exceed max_frame_memory 32 MiB")
