@@ -29,6 +29,7 @@ setup(
             "depthmaster-node = depthmaster_ros.ros.run_node:main",
             # the same node under the name `ros2 run depthmaster_ros depthmaster_node` expects
             "depthmaster_node = depthmaster_ros.ros.run_node:main",
+            "depthmaster-ctl = depthmaster_ros.tools.ctl:main",
             "depthmaster-infer = depthmaster_ros.tools.infer:main",
             "depthmaster-demo = depthmaster_ros.tools.demo:main",
             "depthmaster-bench = depthmaster_ros.tools.bench:main",
