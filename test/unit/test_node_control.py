@@ -38,7 +38,7 @@ def test_values_are_typed_as_ros2_param_set_types_them(text, kind, field, value)
 
 
 def fake_program(folder, name):
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     program = folder / name
     program.write_text("#!/bin/sh\n")
     program.chmod(0o755)
