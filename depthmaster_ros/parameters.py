@@ -101,6 +101,11 @@ BASE_GROUPS: tuple[tuple[str, tuple[ParameterSpec, ...]], ...] = (
                   "own topics.", read_only=True, item_type=str),
     ParameterSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages.", read_only=True,
                   min_value=0.1, max_value=60.0),
+    ParameterSpec("extrinsics_source", "auto", "Where the sparse depth sensor's and the LiDAR's pose in the camera "
+                  "optical frame comes from. tf: TF (tf2_ros), from each message's frame_id to the image's, looked "
+                  "up again every second; parameters: sparse_depth_to_camera / lidar_to_camera; auto: TF where "
+                  "tf2_ros is installed (a ROS install; not the venv) and the lookup succeeds, else the parameters.",
+                  read_only=True, choices=("auto", "tf", "parameters")),
     )),
     ("Processing (live: `ros2 param set /depthmaster NAME VALUE` applies from the next frame)", (
     ParameterSpec("processing_res", 768, "Long side (pixels) at which the model runs; 0 = the camera's native "
