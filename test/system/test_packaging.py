@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import time
 from importlib.metadata import distribution
 from pathlib import Path
 
@@ -106,8 +107,10 @@ def ros2_tools(tmp_path_factory):
     return site
 
 
-def ros2(site, install_tree, *args, **kwargs):
-    env = {**os.environ, "PYTHONPATH": str(site), "AMENT_PREFIX_PATH": f"{install_tree}:{sys.prefix}"}
+def ros2(site, install_tree, *args, prefixes=(), **kwargs):
+    """The upstream `ros2` command on this package's install tree (and ``prefixes``: other packages)."""
+    paths = ":".join(map(str, [install_tree, *prefixes, sys.prefix]))
+    env = {**os.environ, "PYTHONPATH": str(site), "AMENT_PREFIX_PATH": paths}
     command = [sys.executable, "-c", "import sys; from ros2cli.cli import main; sys.argv[0] = 'ros2'; "
                "sys.exit(main())", *args]
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
@@ -144,3 +147,149 @@ def test_ros2_launch_ends_with_exit_code_0_on_ctrl_c(install_tree, ros2_tools, t
     assert launch.returncode == 0, output
     assert "process has finished cleanly" in output and "process has died" not in output, output
     assert "Traceback" not in output, output
+
+
+# Every argument of every launch file (those of depthmaster.launch.py also apply to the files that include it).
+NODE_ARGS = {"params_file": "/tmp/p.yaml", "namespace": "front", "checkpoint": "/models/DepthMaster",
+             "scale_mode": "fixed", "input_transport": "raw", "image": "/c/image_raw",
+             "compressed_image": "/c/image_raw/compressed", "camera_info": "/c/camera_info",
+             "sparse_depth": "/c/depth", "sparse_depth_info": "/c/depth/camera_info", "lidar_points": "/lidar",
+             "autostart": "false", "log_level": "debug", "use_rviz": "false"}
+LAUNCH_ARGS = {
+    "depthmaster.launch.py": NODE_ARGS,
+    "realsense.launch.py": {"camera_namespace": "rs", "camera_name": "front", "serial_no": "123456",
+                            "color_profile": "1280,720,15", "depth_profile": "848,480,15", **NODE_ARGS},
+    "usb_cam.launch.py": {"camera_namespace": "usb", "video_device": "/dev/video2", "image_width": "1280",
+                          "image_height": "720", "framerate": "15.0", "pixel_format": "mjpeg2rgb",
+                          "frame_id": "usb_optical_frame", "camera_info_url": "file:///tmp/usb.yaml", **NODE_ARGS},
+    "compressed_camera.launch.py": {"decoder": "republish", "raw_image": "decoded", **NODE_ARGS},
+}
+
+
+def test_launch_files_declare_their_arguments(install_tree, ros2_tools):
+    """`ros2 launch --show-args` of each launch file lists exactly its arguments (the included node's too), and
+    `ros2 launch --print` reads each with every argument given."""
+    import re
+
+    assert sorted(p.name for p in (install_tree / "share/depthmaster_ros/launch").glob("*.launch.py")) == \
+        sorted(LAUNCH_ARGS)
+    for name, values in LAUNCH_ARGS.items():
+        shown = ros2(ros2_tools, install_tree, "launch", "depthmaster_ros", name, "--show-args")
+        output = shown.communicate(timeout=120)[0]
+        assert shown.returncode == 0, output
+        assert sorted(re.findall(r"^    '([\w.]+)':$", output, re.M)) == sorted(values), (name, output)
+        printed = ros2(ros2_tools, install_tree, "launch", "--print", "depthmaster_ros", name,
+                       *(f"{key}:={value}" for key, value in values.items()))
+        output = printed.communicate(timeout=120)[0]
+        assert printed.returncode == 0, (name, output)
+        assert ("OpaqueFunction" if name == "depthmaster.launch.py" else "IncludeLaunchDescription") in output
+        assert "Traceback" not in output and "error" not in output.lower(), (name, output)
+
+
+@pytest.fixture(scope="module")
+def stand_ins(tmp_path_factory):
+    from driver_stand_ins import install_stand_ins
+
+    return install_stand_ins(tmp_path_factory.mktemp("drivers"))
+
+
+def run_launch(ros2_tools, install_tree, stand_ins, name, tmp_path, checkpoint, *args):
+    params = tmp_path / "params.yaml"
+    params.write_text(f'/**:\n  ros__parameters:\n    checkpoint: "{checkpoint}"\n    processing_res: 64\n')
+    return ros2(ros2_tools, install_tree, "launch", "depthmaster_ros", name, f"params_file:={params}", *args,
+                prefixes=[stand_ins], start_new_session=True)
+
+
+def served(launch, client, topic, frame_id, timeout=240):
+    """Until the node answers on ``topic`` (with ``frame_id``); then Ctrl-C to the launch. Its output."""
+    import signal
+
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and launch.poll() is None and not client.received[topic]:
+            time.sleep(0.5)
+        assert launch.poll() is None and client.received[topic], "nothing on " + topic
+        assert {m.header.frame_id for m in client.received[topic]} == {frame_id}
+        os.killpg(launch.pid, signal.SIGINT)
+        output = launch.communicate(timeout=90)[0]
+    except BaseException:
+        if launch.poll() is None:
+            os.killpg(launch.pid, signal.SIGKILL)
+        print(launch.communicate()[0])
+        raise
+    assert launch.returncode == 0 and "process has died" not in output and "Traceback" not in output, output
+    return output
+
+
+def stand_in_parameters(output, executable):
+    import json
+    import re
+
+    return json.loads(re.search(rf"stand-in {executable}: (.*)$", output, re.M).group(1))
+
+
+def test_realsense_launch_serves_the_camera(install_tree, ros2_tools, stand_ins, tiny_checkpoint, tmp_path, ros):
+    """The RealSense driver (a stand-in publishing where realsense2_camera does) and the node beside its topics:
+    the colour image in, its aligned depth paired as the sparse depth, outputs in the colour optical frame."""
+    from depthmaster_ros.ros.client import DepthMasterClient
+
+    launch = run_launch(ros2_tools, install_tree, stand_ins, "realsense.launch.py", tmp_path, tiny_checkpoint,
+                        "camera_namespace:=rs", "camera_name:=front", "color_profile:=1280,720,15")
+    client = DepthMasterClient(namespace="/rs/front", outputs=("depth/relative",), name="realsense_probe")
+    try:
+        assert client.spin_until(lambda: "scale_mode" in client.latest_diagnostics(), 240)
+        output = served(launch, client, "depth/relative", "front_color_optical_frame")
+        diagnostics = client.latest_diagnostics()
+    finally:
+        client.destroy_node()
+    assert diagnostics["scale_mode"] == "sparse_depth"
+    assert "no sparse depth image" not in diagnostics["metric_state"], diagnostics  # the aligned depth arrived
+    assert diagnostics["metric_source_rejected"] == "0", diagnostics
+    driver = stand_in_parameters(output, "realsense2_camera_node")
+    assert driver["align_depth.enable"] is True and driver["enable_depth"] is True and driver["enable_color"]
+    assert driver["rgb_camera.color_profile"] == "1280,720,15" and driver["camera_name"] == "front"
+
+
+def test_usb_cam_launch_serves_the_camera(install_tree, ros2_tools, stand_ins, tiny_checkpoint, tmp_path, ros):
+    from depthmaster_ros.ros.client import DepthMasterClient
+
+    launch = run_launch(ros2_tools, install_tree, stand_ins, "usb_cam.launch.py", tmp_path, tiny_checkpoint,
+                        "camera_namespace:=usb", "frame_id:=usb_optical_frame", "image_width:=1280")
+    client = DepthMasterClient(namespace="/usb", outputs=("depth/relative",), name="usb_probe")
+    try:
+        output = served(launch, client, "depth/relative", "usb_optical_frame")
+    finally:
+        client.destroy_node()
+    driver = stand_in_parameters(output, "usb_cam_node_exe")
+    assert driver["image_width"] == 1280 and driver["framerate"] == 30.0 and driver["video_device"] == "/dev/video0"
+
+
+@pytest.mark.parametrize("decoder", ["node", "republish"])
+def test_compressed_camera_launch(install_tree, ros2_tools, stand_ins, tiny_checkpoint, tmp_path, ros, decoder):
+    """A camera elsewhere publishing JPEG (here this test): decoded by the node itself, or by image_transport's
+    republish (a stand-in) into a raw topic the node subscribes to."""
+    from depthmaster_ros.ros.client import DepthMasterClient
+
+    from node_process import sample_frame
+
+    launch = run_launch(ros2_tools, install_tree, stand_ins, "compressed_camera.launch.py", tmp_path,
+                        tiny_checkpoint, "namespace:=net", f"decoder:={decoder}",
+                        "compressed_image:=/remote/image_raw/compressed", "camera_info:=/remote/camera_info")
+    camera = DepthMasterClient(namespace="/remote", outputs=(), image="image_raw", name="remote_camera")
+    client = DepthMasterClient(namespace="/net", outputs=("depth/relative",), name="compressed_probe")
+    rgb, intrinsics = sample_frame(64, 48)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and launch.poll() is None and not client.received["depth/relative"]:
+            camera.publish_frame(rgb, intrinsics, camera.get_clock().now().nanoseconds, frame_id="remote_optical",
+                                 compressed="jpeg")
+            time.sleep(0.5)
+        output = served(launch, client, "depth/relative", "remote_optical")
+    finally:
+        camera.destroy_node()
+        client.destroy_node()
+    if decoder == "republish":
+        parameters = stand_in_parameters(output, "republish")
+        assert (parameters["in_transport"], parameters["out_transport"]) == ("compressed", "raw")
+    else:
+        assert "stand-in republish" not in output
