@@ -39,6 +39,7 @@ setup(
             "depthmaster-fleet-bench = depthmaster_ros.tools.fleet_bench:main",
             "depthmaster-eval = depthmaster_ros.tools.eval:main",
             "depthmaster-train = depthmaster_ros.tools.train:main",
+            "depthmaster-view = depthmaster_ros.tools.view:main",
             "depthmaster-make-sample-bag = depthmaster_ros.tools.make_sample_bag:main",
             "depthmaster-play = depthmaster_ros.tools.play:main",
             "depthmaster-record = depthmaster_ros.tools.record:main",

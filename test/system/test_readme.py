@@ -8,6 +8,7 @@ Face cache the way ``hf download`` lays it out. A README or a page whose command
 import csv
 import json
 import os
+import re
 import shutil
 import sys
 import textwrap
@@ -41,6 +42,8 @@ EXPECTED_BLOCKS = {
     "fleet": "docs/offline.md",
     "eval": "docs/evaluation-and-training.md",
     "diagnostics": "docs/troubleshooting.md",
+    "ctl": "docs/tools.md",
+    "view-layout": "docs/tools.md",
     "regenerate": "docs/development.md",
 }
 HF_SHIM = textwrap.dedent('''\
@@ -150,13 +153,24 @@ def test_the_node_command_and_reading_its_diagnostics(ros, sandbox):
         assert client.spin_until(lambda: client.image_pub.get_subscription_count() > 0, 180), node.stop()
         assert answered(client, "points"), "the README's node never answered: " + node.stop()
         diagnostics = run(sandbox, "diagnostics", timeout=120)  # the troubleshooting page's reader, node running
+        ctl = run(sandbox, "ctl", timeout=120)  # tools.md's depthmaster-ctl lines, on the same node
     finally:
         client.destroy_node()
         output = node.stop()
     assert node.process.returncode == 0, output
-    assert "depthmaster: depth: " in diagnostics, diagnostics
-    for line in ("    lifecycle_state: active", "    scale_mode: fixed", "    metric_state: ok"):
-        assert line in diagnostics, diagnostics
+    assert re.match(r"\[(OK|WARN)\] depthmaster: depth: ", diagnostics), diagnostics
+    for key, value in (("lifecycle_state", "active"), ("scale_mode", "fixed"), ("metric_state", "ok")):
+        assert re.search(rf"^    {key} +{value}$", diagnostics, re.M), diagnostics
+    assert re.match(r"active\nscale: 0.5\nscale: 0.5\nshift: 0.05\nscale_mode: fixed\n\[(OK|WARN)\] depthmaster: "
+                    r"depth: ", ctl), ctl
+
+
+def test_a_foxglove_layout(sandbox):
+    import json
+
+    run(sandbox, "view-layout")
+    text = json.dumps(json.loads((sandbox[0] / "depthmaster_layout.json").read_text()))
+    assert '"/camera/depth/colored"' in text and '"/camera/points"' in text
 
 
 def test_several_cameras_in_one_node(ros, sandbox):
