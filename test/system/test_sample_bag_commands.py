@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 MAKE = "depthmaster-make-sample-bag recording/"
 BAG = "depthmaster-bag recording/ depth_out/ --checkpoint ~/models/DepthMaster --params my_depthmaster.yaml"
-FLEET = ("depthmaster-fleet recording/ --output fleet_out/ --checkpoint ~/models/DepthMaster "
+FLEET = ("depthmaster-fleet recording/ --output depth_archive/ --checkpoint ~/models/DepthMaster "
          "--params my_depthmaster.yaml")
 
 
@@ -119,7 +119,7 @@ def test_fleet_runs_the_same_and_leaves_no_ray_process(user):
     assert fleet.returncode == 0, output
     assert "1 bags done, 0 done earlier, 0 failed" in output
     assert session_processes(fleet.pid) == []  # at once: nothing of its Ray instance outlives it
-    outputs = read_all(root / "fleet_out" / "recording")
+    outputs = read_all(root / "depth_archive" / "recording")
     assert len(outputs["/camera/depth/relative"]) == 20
 
 
@@ -128,7 +128,7 @@ def test_fleet_stopped_at_once_leaves_no_ray_process(user):
     starting when Ray goes down is the one that used to stay, idle, for a minute or two."""
     root, env = user
     params_file(root, scale_mode='"sparse_depth"')
-    shutil.rmtree(root / "fleet_out", ignore_errors=True)
+    shutil.rmtree(root / "depth_archive", ignore_errors=True)
     fleet = subprocess.Popen(["bash", "-e", "-c", "exec " + FLEET], cwd=root, env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
