@@ -2,7 +2,7 @@
 
 The ROS node declares its parameters from this table (with descriptors), ``config/depthmaster.yaml``
 documents the same names and defaults (a test keeps them in step), the offline tools read the same YAML into the
-same :class:`~depthmaster_ros.engine.config.ProcessingConfig`, and the command-line tools take their shared
+same :class:`~depthmaster_ros.processing_config.ProcessingConfig`, and the command-line tools take their shared
 options from it (``tools/cli_options.py``). No ROS imports here.
 """
 

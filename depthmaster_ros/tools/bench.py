@@ -150,7 +150,7 @@ def fast_error(args, backend, sizes) -> dict | None:
 def bench_size(backend, size, args) -> dict:
     import torch
 
-    from ..engine.config import ProcessingConfig
+    from ..processing_config import ProcessingConfig
     from ..engine.engine import FrameEngine
     from ..engine.job import FrameJob
     from ..geometry.intrinsics import CameraIntrinsics

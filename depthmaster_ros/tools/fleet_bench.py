@@ -78,7 +78,7 @@ def cpu_since(before: dict[int, float]) -> float:
 def bench(args, folder: Path) -> int:
     import ray
 
-    from ..engine.config import ProcessingConfig
+    from ..processing_config import ProcessingConfig
     from ..engine.engine import FrameEngine
     from ..engine.job import FrameJob
     from ..fleet.bag_task import BagOptions

@@ -10,7 +10,7 @@ import pytest
 from rclpy.serialization import deserialize_message, serialize_message
 
 from depthmaster_ros.geometry.intrinsics import CameraIntrinsics
-from depthmaster_ros.engine.config import ProcessingConfig
+from depthmaster_ros.processing_config import ProcessingConfig
 from depthmaster_ros.engine.engine import FrameEngine
 from depthmaster_ros.engine.job import FrameJob
 from depthmaster_ros.model.backends import PipelineBackend

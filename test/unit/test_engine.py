@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from depthmaster_ros.colormap import colorize
-from depthmaster_ros.engine.config import ProcessingConfig
+from depthmaster_ros.processing_config import ProcessingConfig
 from depthmaster_ros.engine.engine import FrameEngine
 from depthmaster_ros.engine.job import FrameJob, Why
 from depthmaster_ros.geometry.intrinsics import CameraIntrinsics

@@ -10,7 +10,7 @@ import torch
 
 from fake_backend import FakeBackend
 from depthmaster_ros.engine.job import FrameJob
-from depthmaster_ros.engine.config import ProcessingConfig
+from depthmaster_ros.processing_config import ProcessingConfig
 from depthmaster_ros.fleet.model_worker import ModelWorker, model_job
 from depthmaster_ros.model.backends import backend_names, unregister_backend
 from depthmaster_ros.parameters import defaults

@@ -9,7 +9,7 @@ from depthmaster_ros.engine.job import OUTPUTS
 from depthmaster_ros.geometry.intrinsics import CameraIntrinsics
 from depthmaster_ros.messages.conversions import InputError, intrinsics_to_camera_info, make_header
 from depthmaster_ros.messages.pairing import FramePairing, decode_measurement
-from depthmaster_ros.engine.config import ProcessingConfig
+from depthmaster_ros.processing_config import ProcessingConfig
 from depthmaster_ros.scale.source import get_source
 
 MS = 1_000_000
