@@ -12,6 +12,7 @@ import difflib
 from pathlib import Path
 from typing import Any
 
+from .model.checkpoint_layout import DEFAULT_REPO_ID
 from .parameter_spec import ParameterSpec
 from .engine.stage import stage_classes, stages_version
 from .scale.source import registry_version, scale_modes, scale_sources
@@ -53,7 +54,7 @@ def _colormap_rule(name: str) -> str | None:
 
 BASE_GROUPS: tuple[tuple[str, tuple[ParameterSpec, ...]], ...] = (
     ("Model (loaded at configure; a running node takes changes only while unconfigured)", (
-    ParameterSpec("checkpoint", "zysong212/DepthMaster",
+    ParameterSpec("checkpoint", DEFAULT_REPO_ID,
                   "Checkpoint folder in the official layout (e.g. the folder `hf download zysong212/DepthMaster "
                   "--local-dir DIR` wrote), or a Hugging Face repo id (looked up in the local HF cache; downloaded "
                   "only if allow_download).", model=True),

@@ -20,6 +20,7 @@ from collections import deque
 from pathlib import Path
 
 from ..model.backends import BUILTIN_BACKENDS, backend_factory
+from ..model.checkpoint_layout import RANDOM_WEIGHTS_WARNING
 from ..rosbag.partial_output import SUMMARY_KEY
 from .bag_task import BagOptions, process_bag
 from .cluster_options import ClusterOptions
@@ -99,7 +100,7 @@ class ModelCluster:
         log(f"{count} model actor(s) ({cpus_per_actor:g} CPU, {gpus_per_actor:g} GPU each): {self.description}; "
             f"up to {self.bags_at_once} bags at once ({options.cpus_per_bag:g} CPU each)")
         if self.random_weights:
-            log("WARNING: RANDOM weights: the outputs are meaningless (a smoke test)")
+            log(RANDOM_WEIGHTS_WARNING)
 
     def shutdown(self) -> None:
         import ray

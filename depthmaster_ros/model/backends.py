@@ -18,14 +18,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol, Sequence
 
-DEFAULT_CHECKPOINT = "zysong212/DepthMaster"
+from .checkpoint_layout import DEFAULT_REPO_ID
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """Which model to load and how to run it (the node's read-only model parameters)."""
 
-    checkpoint: str = DEFAULT_CHECKPOINT
+    checkpoint: str = DEFAULT_REPO_ID
     device: str = "auto"
     dtype: str = "auto"
     backend: str = "eager"

@@ -96,6 +96,7 @@ class DepthMasterNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         from ..model.backends import ModelConfig, create_backend
         from ..model.checkpoint import CheckpointError
+        from ..model.checkpoint_layout import RANDOM_WEIGHTS_WARNING
         from ..model.device import apply_cpu_threads
 
         values = self.parameters.values()
@@ -120,7 +121,7 @@ class DepthMasterNode(LifecycleNode):
         self.get_logger().info(f"loaded {backend.describe()}" + (f" for cameras {', '.join(cameras)}" if cameras
                                                                   else ""))
         if backend.random_weights:
-            self.get_logger().warning("this checkpoint has RANDOM weights: outputs are meaningless (smoke test only)")
+            self.get_logger().warning(RANDOM_WEIGHTS_WARNING)
         qos = qos_profile(values["output_reliability"], values["output_depth"])
         for stream in self._streams.values():
             for topic, (msgtype, _) in OUTPUT_TOPICS.items():

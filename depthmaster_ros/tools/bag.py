@@ -16,6 +16,7 @@ import signal
 import sys
 from pathlib import Path
 
+from ..model.checkpoint_layout import RANDOM_WEIGHTS_WARNING
 from .bag_options import add_bag_options, bag_params, check_bag_args, progress_log
 from .cli_options import create_backend
 
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 
     warn(backend.describe())
     if backend.random_weights:
-        warn("WARNING: RANDOM weights: the outputs are meaningless (a smoke test)")
+        warn(RANDOM_WEIGHTS_WARNING)
     warn(", ".join(f"{role} {topic}" for role, topic in topics.items() if topic)
          + f"; scale_mode {params['scale_mode']}; outputs under {run.namespace or '/'}")
     if params["scale_mode"] == "none":

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..model.checkpoint_layout import RANDOM_WEIGHTS_WARNING
 from .cli_options import add_model_options, add_processing_res, create_backend, model_values
 
 
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"depthmaster-calibrate: {exc}", file=sys.stderr)
         return 2
     if backend.random_weights:
-        print("depthmaster-calibrate: WARNING: RANDOM weights; the numbers below mean nothing", file=sys.stderr)
+        print(f"depthmaster-calibrate: {RANDOM_WEIGHTS_WARNING}", file=sys.stderr)
     relative = backend.infer([rgb], args.processing_res)[0].cpu().numpy()
     outcome = robust_fit(relative, depth, "fixed")
     if outcome.fit is None:

@@ -13,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..model.checkpoint_layout import RANDOM_WEIGHTS_WARNING
 from .cli_options import add_model_options, create_backend, model_values, size_list
 
 
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"depthmaster-eval: {backend.describe()}", file=sys.stderr)
     if backend.random_weights:
-        print("depthmaster-eval: WARNING: RANDOM weights: the metrics are meaningless", file=sys.stderr)
+        print(f"depthmaster-eval: {RANDOM_WEIGHTS_WARNING}", file=sys.stderr)
     total = len(dataset) if args.limit is None else min(args.limit, len(dataset))
     try:
         with tqdm(total=total, desc=args.dataset, unit="image", file=sys.stderr) as progress:
@@ -95,7 +96,7 @@ def temporal_evaluation(args) -> int:
             return 2
         print(f"depthmaster-eval: {backend.describe()}", file=sys.stderr)
         if backend.random_weights:
-            print("depthmaster-eval: WARNING: RANDOM weights: the metrics are meaningless", file=sys.stderr)
+            print(f"depthmaster-eval: {RANDOM_WEIGHTS_WARNING}", file=sys.stderr)
     if args.frames < 2:
         print(f"depthmaster-eval: --frames must be >= 2, got {args.frames}", file=sys.stderr)
         return 2

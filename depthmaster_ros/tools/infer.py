@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..model.checkpoint_layout import RANDOM_WEIGHTS_WARNING
 from .cli_options import add_colormap, add_model_options, add_processing_res, create_backend, model_values
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
@@ -94,11 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"depthmaster-infer: {backend.describe()}", file=sys.stderr)
     if backend.random_weights:
-        print(
-            "depthmaster-infer: WARNING: this checkpoint has RANDOM weights; its outputs are meaningless "
-            "(a smoke test of the software, not a depth result).",
-            file=sys.stderr,
-        )
+        print(f"depthmaster-infer: {RANDOM_WEIGHTS_WARNING}", file=sys.stderr)
 
     files, failures = collect_inputs(args.inputs)
     args.output.mkdir(parents=True, exist_ok=True)
