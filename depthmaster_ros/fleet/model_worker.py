@@ -23,13 +23,11 @@ class ModelWorker:
     driver registered it (a backend registered there with ``register_backend`` exists here too)."""
 
     def __init__(self, values: dict, max_batch: int, factory=None):
-        from ..model.backends import ModelConfig, backend_names, create_backend, register_backend
-        from ..model.device import apply_cpu_threads
+        from ..model.backends import backend_from_parameters, backend_names, register_backend
 
         if factory is not None and values["backend"] not in backend_names():
             register_backend(values["backend"], factory)
-        apply_cpu_threads(values["cpu_threads"])
-        self.engine = FrameEngine(create_backend(ModelConfig.from_parameters(values)), max_batch=max_batch)
+        self.engine = FrameEngine(backend_from_parameters(values), max_batch=max_batch)
 
     def infer(self, jobs: list[FrameJob]) -> list:
         """Per job, its relative map (float32 H x W numpy) or the exception that failed its pass."""

@@ -144,6 +144,15 @@ def backend_factory(name: str) -> Callable[[ModelConfig], Any] | None:
     return _factories.get(name)
 
 
+def backend_from_parameters(values: dict[str, Any]):
+    """The backend of a set of parameter values (the node's, a tool's, a fleet actor's): torch's CPU threads set
+    from ``cpu_threads`` first, then :func:`create_backend` of their :class:`ModelConfig`."""
+    from .device import apply_cpu_threads
+
+    apply_cpu_threads(values["cpu_threads"])
+    return create_backend(ModelConfig.from_parameters(values))
+
+
 def create_backend(config: ModelConfig):
     """The backend ``config.backend`` with the model of ``config`` loaded. Raises CheckpointError (missing or
     wrong weights) or ValueError (a device, dtype or backend that cannot be had), each naming what to do."""

@@ -94,15 +94,13 @@ class DepthMasterNode(LifecycleNode):
 
     # ------------------------------------------------------------------ lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        from ..model.backends import ModelConfig, create_backend
+        from ..model.backends import backend_from_parameters
         from ..model.checkpoint import CheckpointError
         from ..model.checkpoint_layout import RANDOM_WEIGHTS_WARNING
-        from ..model.device import apply_cpu_threads
 
         values = self.parameters.values()
-        apply_cpu_threads(values["cpu_threads"])
         try:
-            backend = create_backend(ModelConfig.from_parameters(values))
+            backend = backend_from_parameters(values)
             problem = self._memory_problem(backend, values)
             if problem:
                 raise ValueError(problem)

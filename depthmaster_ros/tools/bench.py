@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli_options import add_model_options, create_backend, model_values, size_list
+from ..model.backends import backend_from_parameters
+from .cli_options import add_model_options, model_values, size_list
 
 
 def parse_args(argv):
@@ -108,7 +109,7 @@ def make_backend(args, dtype=None, fast=True):
     if not fast:
         values["backend"] = "eager"
     if args.checkpoint:
-        return create_backend(values)
+        return backend_from_parameters(values)
     pipe = random_pipeline("full" if args.random_full else "tiny", device=values["device"], dtype=values["dtype"])
     backend = values["backend"]
     if backend not in ("eager", "compile", "cuda_graphs"):

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..model.backends import backend_from_parameters
 from ..model.checkpoint_layout import RANDOM_WEIGHTS_WARNING
-from .cli_options import add_model_options, add_processing_res, create_backend, model_values
+from .cli_options import add_model_options, add_processing_res, model_values
 
 
 def read_depth(path: Path, depth_scale: float) -> np.ndarray:
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         if depth.shape != rgb.shape[:2]:
             raise ValueError(f"the depth map is {depth.shape[1]}x{depth.shape[0]} but the image is "
                              f"{rgb.shape[1]}x{rgb.shape[0]}")
-        backend = create_backend(model_values(args))
+        backend = backend_from_parameters(model_values(args))
     except (OSError, ValueError, CheckpointError) as exc:
         print(f"depthmaster-calibrate: {exc}", file=sys.stderr)
         return 2

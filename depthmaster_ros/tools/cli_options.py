@@ -1,6 +1,7 @@
 """The command-line tools' shared options, taken from the parameter table: the same names (``checkpoint`` ->
 ``--checkpoint``), defaults, meanings and checks as the node's parameters, one spelling for image sizes
-(WIDTHxHEIGHT, as ``warmup_size``), and one way to turn them into a model backend."""
+(WIDTHxHEIGHT, as ``warmup_size``); their values make a backend with
+:func:`~depthmaster_ros.model.backends.backend_from_parameters`."""
 
 from __future__ import annotations
 
@@ -57,15 +58,6 @@ def model_values(args: argparse.Namespace, params: dict[str, Any] | None = None)
     if getattr(args, "threads", None) is not None:
         values["cpu_threads"] = args.threads
     return values
-
-
-def create_backend(values: dict[str, Any]):
-    """The model backend of these parameter values, with the CPU threads applied first."""
-    from ..model.backends import ModelConfig, create_backend as create
-    from ..model.device import apply_cpu_threads
-
-    apply_cpu_threads(values["cpu_threads"])
-    return create(ModelConfig.from_parameters(values))
 
 
 def size_list(text: str) -> list[tuple[int, int]]:

@@ -13,8 +13,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..model.backends import backend_from_parameters
 from ..model.checkpoint_layout import RANDOM_WEIGHTS_WARNING
-from .cli_options import add_model_options, create_backend, model_values, size_list
+from .cli_options import add_model_options, model_values, size_list
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     values = model_values(args)
     try:
         dataset = EvalDataset(SPECS[args.dataset], args.data_root, args.filenames)
-        backend = create_backend(values)
+        backend = backend_from_parameters(values)
     except (DatasetError, CheckpointError, ValueError) as exc:
         print(f"depthmaster-eval: {exc}", file=sys.stderr)
         return 2
@@ -90,7 +91,7 @@ def temporal_evaluation(args) -> int:
     if not args.synthetic:
         values = model_values(args)
         try:
-            backend = create_backend(values)
+            backend = backend_from_parameters(values)
         except (CheckpointError, ValueError) as exc:
             print(f"depthmaster-eval: {exc} (--synthetic runs without a model)", file=sys.stderr)
             return 2

@@ -84,13 +84,13 @@ def bench(args, folder: Path) -> int:
     from ..fleet.bag_task import BagOptions
     from ..fleet.inputs import FleetInput
     from ..fleet.runner import ClusterOptions, FleetRun, ModelCluster
+    from ..model.backends import backend_from_parameters
     from ..parameters import defaults
     from ..rosbag.bag_run import BagRun
     from ..rosbag.topics import inspect_input
     from ..samples.sample_bag import write_sample_bag
     from ..samples.sample_scene import PinholeCamera, render
     from ..samples.tiny_checkpoint import write_tiny_checkpoint
-    from .cli_options import create_backend
 
     width, height = args.size[0]
     checkpoint = args.checkpoint or str(write_tiny_checkpoint(folder / "tiny_checkpoint"))
@@ -114,7 +114,7 @@ def bench(args, folder: Path) -> int:
           f"{'tiny, random weights' if not args.checkpoint else checkpoint}", flush=True)
     rgb, _ = render(PinholeCamera.with_size(width, height), t=0.0)
     job = FrameJob("", 0, rgb, ProcessingConfig.from_parameters(values))
-    backend = create_backend(values)
+    backend = backend_from_parameters(values)
     topics = inspect_input(bags[0], "sparse_depth", inputs=inputs).topics
     FrameEngine(backend).infer([job])  # the model has run once
     began, cpu = time.perf_counter(), cpu_snapshot()

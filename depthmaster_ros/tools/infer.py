@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..model.backends import backend_from_parameters
 from ..model.checkpoint_layout import RANDOM_WEIGHTS_WARNING
-from .cli_options import add_colormap, add_model_options, add_processing_res, create_backend, model_values
+from .cli_options import add_colormap, add_model_options, add_processing_res, model_values
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..model.checkpoint import CheckpointError
 
     try:
-        backend = create_backend(model_values(args))
+        backend = backend_from_parameters(model_values(args))
     except (CheckpointError, ValueError) as exc:
         print(f"depthmaster-infer: {exc}", file=sys.stderr)
         return 2
