@@ -81,11 +81,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def temporal_evaluation(args) -> int:
-    """--temporal: the temporal stage's tables on the sample sequences (tools/temporal_report.py)."""
+    """--temporal: the temporal stage's tables on the sample sequences (bench/temporal_report.py)."""
     import json
 
     from ..model.checkpoint import CheckpointError
-    from .temporal_report import temporal_report
+    from ..bench.temporal_report import temporal_report
 
     backend = None
     if not args.synthetic:
