@@ -3,9 +3,12 @@
 A stage is a subclass of :class:`Stage`; the engine gives every stream its own instance of each registered stage
 and calls :meth:`Stage.process` on each frame of that stream, in order. Stages may read and change the frame
 (:class:`~depthmaster_ros.engine.engine.FrameState`): its relative map, its scale, its missing outputs. Their
-``parameters`` join the parameter table (node, params files, CLIs) like the scale sources'. A new stage is one
-module plus its test: define the class and call :func:`register_stage` (the built-in ones are registered in
-``_ensure_builtins`` below, in processing order).
+``parameters`` join the parameter table (node, params files, CLIs) like the scale sources'. What a stage did with a
+frame is its report (``frame.reports[name]``, a :class:`StageReport`): the report adds its own fields to the
+frame's ``depth/scale`` message, and the stage its own key/values to the camera's ``/diagnostics`` status
+(:meth:`Stage.diagnostics`), so no consumer names a stage. A new stage is one module plus its test: define the
+class and call :func:`register_stage` (the built-in ones are registered in ``_ensure_builtins`` below, in
+processing order), or publish it as an entry point of another package (``plugins.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,15 @@ from typing import Any, ClassVar
 from ..parameter_spec import ParameterSpec
 
 
+class StageReport:
+    """What a stage did with one frame (subclass it, e.g. as a frozen dataclass)."""
+
+    def scale_fields(self) -> tuple[tuple[str, float], ...]:
+        """(name, value) pairs appended to the frame's ``depth/scale`` message after the fit's own fields (the
+        names go into its layout label), in a fixed order; () for none."""
+        return ()
+
+
 class Stage:
     name: ClassVar[str] = ""
     title: ClassVar[str] = ""  # the heading of its parameters in config/depthmaster.yaml
@@ -22,6 +34,12 @@ class Stage:
 
     def process(self, frame) -> None:
         raise NotImplementedError
+
+    @classmethod
+    def diagnostics(cls, config, report) -> dict[str, Any]:
+        """Key/values this stage adds to a camera's ``/diagnostics`` status: from the stream's configuration and
+        the stage's report on the camera's last frame (None when it made none)."""
+        return {}
 
     def state(self) -> dict:
         """What a later run needs to continue exactly from here (JSON-serialisable)."""
