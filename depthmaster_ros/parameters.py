@@ -11,22 +11,20 @@ options from it (``tools/cli_options.py``). No ROS imports here.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import warnings
 from pathlib import Path
 from typing import Any
 
+from .engine.stage import stage_classes, stages_version
+from .model.backends import backend_descriptions, backend_names, backend_parameters, backends_version
 from .model.checkpoint_layout import DEFAULT_REPO_ID
 from .parameter_spec import ParameterSpec, contributed_groups, contributed_version
-from .engine.stage import stage_classes, stages_version
+from .plugins import PluginWarning
 from .scale.source import registry_version, scale_modes, scale_sources
 
 DTYPE_CHOICES = ("auto", "fp32", "fp16", "bf16")
-
-
-def _backend_names() -> tuple[str, ...]:
-    from .model.backends import backend_names
-
-    return backend_names()
 
 
 def parse_size(text: str) -> tuple[int, int] | None:
@@ -54,7 +52,8 @@ def _colormap_rule(name: str) -> str | None:
     return None
 
 
-MODEL_GROUP = ("Model (loaded at configure; a running node takes changes only while unconfigured)", (
+MODEL_TITLE = "Model (loaded at configure; a running node takes changes only while unconfigured)"
+MODEL_GROUP = (MODEL_TITLE, (
     ParameterSpec("checkpoint", DEFAULT_REPO_ID,
                   "Checkpoint folder in the official layout (e.g. the folder `hf download zysong212/DepthMaster "
                   "--local-dir DIR` wrote), or a Hugging Face repo id (looked up in the local HF cache; downloaded "
@@ -66,10 +65,8 @@ MODEL_GROUP = ("Model (loaded at configure; a running node takes changes only wh
     ParameterSpec("dtype", "auto", "Model precision: auto (bf16 on a GPU that supports it, else fp32), fp32 (as "
                   "the official code), fp16 or bf16. The Fourier Enhancement block always runs in fp32.",
                   model=True, choices=DTYPE_CHOICES),
-    ParameterSpec("backend", "eager", "How the model runs: eager (PyTorch as is), compile (torch.compile with static "
-                  "shapes: fast on a GPU; each new image size compiles for minutes unless warmup_size is set; "
-                  "kernels are cached across restarts) or cuda_graphs (compile + CUDA graph replay; GPU only).",
-                  model=True, choices=_backend_names),
+    ParameterSpec("backend", "eager", "How the model runs: {backends}.",  # the registered backends
+                  model=True, choices=backend_names),
     ParameterSpec("warmup_size", "", "WIDTHxHEIGHT of the camera images, to compile and warm the model at "
                   "configure instead of on the first frame ('' = no warm-up).", model=True, rule=_size_rule),
     ParameterSpec("cpu_threads", 0, "Torch CPU threads for the model (0 = auto: one fewer than the CPUs this process "
@@ -147,18 +144,45 @@ def groups() -> list[tuple[str, tuple[ParameterSpec, ...]]]:
 
 def _table():
     global _cache
-    version = (registry_version(), stages_version(), contributed_version())
+    version = (registry_version(), stages_version(), backends_version(), contributed_version())
     if _cache is None or _cache[0] != version:
-        stages = [(stage.title, stage.parameters) for stage in stage_classes() if stage.parameters]
-        table = [MODEL_GROUP, *contributed_groups(), PROCESSING_GROUP, *_scale_groups(), *stages, OUTPUT_GROUP]
-        by_name: dict[str, ParameterSpec] = {}
-        for _, specs in table:
+        model = (MODEL_TITLE, tuple(_described_backend(spec) for spec in MODEL_GROUP[1]))
+        scale, *sources = _scale_groups()
+        declared: set[str] = set()
+        for _, specs in (model, *contributed_groups(), PROCESSING_GROUP, scale, OUTPUT_GROUP):
             for spec in specs:
-                if spec.name in by_name:
+                if spec.name in declared:
                     raise ValueError(f"parameter {spec.name!r} is declared twice")
-                by_name[spec.name] = spec
+                declared.add(spec.name)
+        # what the registries bring (plug-ins among them): a name already declared is left out with a warning
+        backends = [_unclaimed(f"backend {name} (read at configure)", backend_parameters(name), declared)
+                    for name in backend_names()]
+        sources = [_unclaimed(title, specs, declared) for title, specs in sources]
+        stages = [_unclaimed(stage.title, stage.parameters, declared) for stage in stage_classes()]
+        table = [model, *backends, *contributed_groups(), PROCESSING_GROUP, scale, *sources, *stages, OUTPUT_GROUP]
+        table = [(title, specs) for title, specs in table if specs]
+        by_name = {spec.name: spec for _, specs in table for spec in specs}
         _cache = (version, table, by_name)
     return _cache
+
+
+def _described_backend(spec: ParameterSpec) -> ParameterSpec:
+    """The ``backend`` parameter with the registered backends in its description."""
+    if spec.name != "backend":
+        return spec
+    return dataclasses.replace(spec, description=spec.description.format(backends=backend_descriptions()))
+
+
+def _unclaimed(title: str, specs, declared: set[str]) -> tuple[str, tuple[ParameterSpec, ...]]:
+    kept = []
+    for spec in specs:
+        if spec.name in declared:
+            warnings.warn(f"depthmaster_ros: parameter {spec.name!r} of '{title}' is already declared by another "
+                          "part; this one is left out", PluginWarning, stacklevel=3)
+        else:
+            declared.add(spec.name)
+            kept.append(spec)
+    return title, tuple(kept)
 
 
 def specs() -> tuple[ParameterSpec, ...]:

@@ -31,6 +31,7 @@ class Stage:
     name: ClassVar[str] = ""
     title: ClassVar[str] = ""  # the heading of its parameters in config/depthmaster.yaml
     parameters: ClassVar[tuple[ParameterSpec, ...]] = ()
+    before: ClassVar[str | None] = "scale"  # an entry point's stage runs before this stage (None: last)
 
     def process(self, frame) -> None:
         raise NotImplementedError
@@ -51,18 +52,34 @@ class Stage:
 
 _stages: list[type[Stage]] = []
 _loaded = False
+_plugins_loaded = False
 _version = 0
 
 
 def _ensure_builtins() -> None:
-    global _loaded
+    """The built-in stages, then the installed plug-ins' (entry points), once."""
+    global _loaded, _plugins_loaded
     if not _loaded:
         _loaded = True
+        held, _plugins_loaded = _plugins_loaded, True  # no plug-in before the built-ins are all in
         from .scale_stage import ScaleStage
         from .temporal_stage import TemporalStage
 
         register_stage(TemporalStage)
         register_stage(ScaleStage)
+        _plugins_loaded = held
+    if not _plugins_loaded:
+        _plugins_loaded = True
+        from ..plugins import load_plugins
+
+        load_plugins("stages", _register_plugin)
+
+
+def _register_plugin(name: str, stage) -> None:
+    """An entry point of ``depthmaster_ros.stages``: a :class:`Stage` subclass, placed before its ``before``."""
+    if not (isinstance(stage, type) and issubclass(stage, Stage)):
+        raise TypeError(f"expected a subclass of depthmaster_ros.engine.stage.Stage, got {stage!r}")
+    register_stage(stage, before=stage.before)
 
 
 def register_stage(stage: type[Stage], before: str | None = None) -> type[Stage]:
@@ -70,6 +87,8 @@ def register_stage(stage: type[Stage], before: str | None = None) -> type[Stage]
     stage of that name."""
     global _version
     _ensure_builtins()
+    if not stage.name or not stage.name.replace("_", "").isalnum():
+        raise ValueError(f"a stage needs a name of letters, digits and '_'; got {stage.name!r}")
     if any(existing.name == stage.name for existing in _stages):
         raise ValueError(f"stage {stage.name!r} is already registered")
     index = len(_stages)

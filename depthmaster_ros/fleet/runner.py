@@ -19,7 +19,7 @@ import time
 from collections import deque
 from pathlib import Path
 
-from ..model.backends import BUILTIN_BACKENDS, backend_factory
+from ..model.backends import BUILTIN_BACKENDS, backend_entry
 from ..model.checkpoint_layout import RANDOM_WEIGHTS_WARNING
 from ..rosbag.partial_output import SUMMARY_KEY
 from .bag_task import BagOptions, process_bag
@@ -87,7 +87,7 @@ class ModelCluster:
                                                  max_restarts=options.retries, max_task_retries=options.retries)
         # A backend registered in this process goes with them, kept in the object store as long as the cluster
         # (else Ray could not restart an actor that died: ray-project/ray#53727).
-        self._factory = None if values["backend"] in BUILTIN_BACKENDS else ray.put(backend_factory(values["backend"]))
+        self._factory = None if values["backend"] in BUILTIN_BACKENDS else ray.put(backend_entry(values["backend"]))
         if not values["cpu_threads"]:  # torch's default would take every core in every actor
             values = {**values, "cpu_threads": max(1, int(cpus_per_actor))}
         self.actors = [worker.remote(values, max_batch, self._factory) for _ in range(count)]

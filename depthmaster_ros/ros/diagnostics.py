@@ -122,8 +122,11 @@ def camera_status(node_name: str, summary: NodeSummary, stream, stats: dict, sta
     if fit is not None:
         values.update(scale=fit.scale, shift=fit.shift, scale_inlier_ratio=fit.inlier_ratio,
                       scale_residual_rms=fit.residual_rms, scale_pairs=fit.pairs, scale_age_s=fit.age)
-    for stage in stage_classes():  # each stage's own key/values
-        values.update(stage.diagnostics(config, stream.reports.get(stage.name)))
+    for stage in stage_classes():  # each stage's own key/values (a plug-in's failure costs only its own)
+        try:
+            values.update(stage.diagnostics(config, stream.reports.get(stage.name)))
+        except Exception as exc:  # noqa: BLE001
+            values[f"{stage.name}_diagnostics"] = f"failed: {type(exc).__name__}: {exc}"
     values.update(stats)
     if stream.image_sub is not None:
         values["input_qos"] = stream.image_sub.describe()

@@ -111,3 +111,21 @@ def test_a_backend_already_registered_is_used_as_it_is(fake, threads):
 
     register_backend(NAME, lambda config: fake)
     ModelWorker(values(), max_batch=1, factory=lambda config: pytest.fail("the factory must not replace it"))
+
+
+def test_the_drivers_registration_brings_the_backends_parameters(fake, threads):
+    """The fleet sends the driver's whole registration (BackendEntry): a backend's own parameters exist in the
+    worker too, and their values reach its factory."""
+    from depthmaster_ros.model.backends import BackendEntry, backend_parameters
+    from depthmaster_ros.parameter_spec import ParameterSpec
+
+    seen = []
+
+    def factory(config):
+        seen.append(dict(config.options))
+        return fake
+
+    gain = ParameterSpec("worker_double_gain", 1.0, "a test double's parameter", model=True)
+    entry = BackendEntry(NAME, factory, (gain,), "worker_test_double (a test double)")
+    ModelWorker(values(worker_double_gain=2.5), max_batch=1, factory=entry)
+    assert backend_parameters(NAME) == (gain,) and seen == [{"worker_double_gain": 2.5}]
