@@ -144,3 +144,47 @@ def test_ros2_launch_ends_with_exit_code_0_on_ctrl_c(install_tree, ros2_tools, t
     assert launch.returncode == 0, output
     assert "process has finished cleanly" in output and "process has died" not in output, output
     assert "Traceback" not in output, output
+
+
+def test_ros2_launch_runs_a_plugin_installed_beside_the_package(install_tree, ros2_tools, tmp_path, ros):
+    """A plug-in package installed beside this one (test/plugin_package.py, by pip into its own folder on the
+    PYTHONPATH): the launch file's node takes its backend and scale mode from the params file, with no edit here."""
+    import signal
+    import time
+
+    import numpy as np
+
+    from depthmaster_ros.ros.client import DepthMasterClient
+    from node_process import image_array, sample_frame
+    from plugin_package import write_package
+
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--no-build-isolation",
+                    "--target", str(site), str(write_package(tmp_path / "src"))], check=True, capture_output=True,
+                   timeout=600)
+    params = tmp_path / "params.yaml"
+    params.write_text("/**:\n  ros__parameters:\n    backend: ramp\n    ramp_low: 0.4\n    ramp_high: 0.4\n"
+                      "    scale_mode: surveyed\n    surveyed_scale: 0.5\n    surveyed_shift: 0.0\n")
+    env = {**os.environ, "PYTHONPATH": f"{ros2_tools}{os.pathsep}{site}",
+           "AMENT_PREFIX_PATH": f"{install_tree}:{sys.prefix}"}
+    launch = subprocess.Popen([sys.executable, "-c", "import sys; from ros2cli.cli import main; sys.argv[0] = 'ros2'; "
+                               "sys.exit(main())", "launch", "depthmaster_ros", "depthmaster.launch.py",
+                               f"params_file:={params}", "namespace:=plugged"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    client = DepthMasterClient(namespace="/plugged", outputs=("depth",), name="launch_plugin_probe")
+    try:
+        rgb, camera = sample_frame(64, 48)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and launch.poll() is None and not client.received["depth"]:
+            client.publish_frame(rgb, camera, time.time_ns())  # until the node is up and answers
+            client.spin_until(lambda: bool(client.received["depth"]), 2.0)
+        assert client.received["depth"], launch.poll() is None or launch.communicate()[0]
+        # p = 0.4 everywhere, s = 0.5, t = 0: depth = 1 / (0.5 * 0.4)^2 = 25 m
+        assert np.allclose(image_array(client.received["depth"][0]), 25.0, rtol=1e-5)
+        os.killpg(launch.pid, signal.SIGINT)
+        output, _ = launch.communicate(timeout=60)
+    finally:
+        client.destroy_node()
+        if launch.poll() is None:
+            os.killpg(launch.pid, signal.SIGKILL)
+    assert launch.returncode == 0 and "loaded ramp backend (0.4 to 0.4)" in output, output
