@@ -146,3 +146,15 @@ def test_the_reader_finds_known_edges():
     assert "depthmaster_ros.engine.stage" in GRAPH["depthmaster_ros.engine.engine"]  # from .stage import ...
     assert "rclpy" in GRAPH["depthmaster_ros.ros.bag_player"]  # inside play()
     assert "depthmaster_ros.scale.sources" in GRAPH["depthmaster_ros.scale.source"]  # from . import sources
+
+
+def test_the_layers_are_those_of_docs_architecture():
+    """The table of docs/architecture.md (layer, unit) is the LAYERS above."""
+    import re
+
+    text = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    rows = re.findall(r"^\| (\d+) \| `([a-z_]+)(?:/|\.py)` \|", text, flags=re.M)
+    documented = defaultdict(list)
+    for rank, name in rows:
+        documented[int(rank)].append(name)
+    assert [sorted(documented[rank]) for rank in sorted(documented)] == [sorted(units) for units in LAYERS]
