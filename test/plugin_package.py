@@ -6,8 +6,8 @@ that must not start a process.
 
 What it does, for known answers: the backend ``ramp`` returns for every frame a left-to-right ramp from
 ``ramp_low`` to ``ramp_high``; the source ``surveyed`` sets the scale without a fit (``surveyed_scale``,
-``surveyed_shift``); the stage ``tally`` counts a stream's frames and adds the count to depth/scale
-(``tally_frames``) and /diagnostics (``tally_frames``), and ``tally_offset`` to the relative map."""
+``surveyed_shift``); the stage ``toy`` (test/toy_stage.py) adds ``toy_lift`` to the relative map and the map's
+mean and the stream's frame count to depth/scale (``toy_mean``, ``toy_frames``) and /diagnostics."""
 
 from pathlib import Path
 
@@ -19,7 +19,7 @@ ENTRY_POINTS = {
     "depthmaster_ros.backends": ["ramp = depthmaster_toy_plugin.backend:RampBackend",
                                  "broken = depthmaster_toy_plugin.missing:Backend"],
     "depthmaster_ros.scale_sources": ["surveyed = depthmaster_toy_plugin.source:Surveyed"],
-    "depthmaster_ros.stages": ["tally = depthmaster_toy_plugin.stage:Tally"],
+    "depthmaster_ros.stages": ["toy = depthmaster_toy_plugin.stage:ToyStage"],
 }
 
 SOURCES = {
@@ -83,45 +83,7 @@ class Surveyed(ScaleSource):
     def known_scale(self, config):
         return ScaleFit(config.surveyed_scale, config.surveyed_shift, self.name)
 ''',
-    "stage.py": '''
-from dataclasses import dataclass
-
-from depthmaster_ros.engine.stage import Stage, StageReport
-from depthmaster_ros.parameter_spec import ParameterSpec
-
-
-@dataclass(frozen=True)
-class TallyReport(StageReport):
-    frames: int
-
-    def scale_fields(self):
-        return (("tally_frames", float(self.frames)),)
-
-
-class Tally(Stage):
-    name = "tally"
-    title = "tally stage (a plug-in's test stage; live)"
-    parameters = (ParameterSpec("tally_offset", 0.0, "tally stage: added to the relative map.", min_value=-1.0,
-                                max_value=1.0),)
-
-    def __init__(self):
-        self.frames = 0
-
-    def process(self, frame):
-        self.frames += 1
-        frame.relative = frame.relative + frame.job.config.tally_offset
-        frame.reports[self.name] = TallyReport(self.frames)
-
-    def state(self):
-        return {"frames": self.frames}
-
-    def restore(self, state):
-        self.frames = state["frames"]
-
-    @classmethod
-    def diagnostics(cls, config, report):
-        return {"tally_frames": report.frames} if report is not None else {}
-''',
+    "stage.py": (Path(__file__).parent / "toy_stage.py").read_text(),
 }
 
 

@@ -1,13 +1,13 @@
 """An engine stage defined outside the package (the stage seam's test): it lifts the relative map by a parameter
-and reports the map's mean and its frame count, which it adds to depth/scale and /diagnostics itself. Used by the
-stage plug-in tests of both tiers; the ``toy_stage`` fixture registers it before the scale stage."""
+and reports the map's mean and its frame count, which it adds to depth/scale and /diagnostics itself. Registered in
+the tests' process by test/unit/test_stage_plugin.py, and published as an entry point by the test plug-in package
+(test/plugin_package.py, which ships this file as its stage module)."""
 
 from dataclasses import dataclass
 
 import numpy as np
-import pytest
 
-from depthmaster_ros.engine.stage import Stage, StageReport, register_stage, unregister_stage
+from depthmaster_ros.engine.stage import Stage, StageReport
 from depthmaster_ros.parameter_spec import ParameterSpec
 
 
@@ -43,9 +43,3 @@ class ToyStage(Stage):
     def diagnostics(cls, config, report):
         return {"toy_lift": config.toy_lift, **({"toy_frames": report.frames} if report is not None else {})}
 
-
-@pytest.fixture
-def toy_stage():
-    register_stage(ToyStage, before="scale")
-    yield ToyStage
-    unregister_stage(ToyStage.name)

@@ -26,7 +26,7 @@ LOW, HIGH, SCALE, SHIFT, OFFSET = 0.3, 0.7, 0.6, 0.05, 0.1
 
 
 def expected_depth(width, height):
-    """The ramp, lifted by the tally stage, through the surveyed scale."""
+    """The ramp, lifted by the toy stage, through the surveyed scale."""
     p = np.linspace(LOW, HIGH, width) + OFFSET
     return np.broadcast_to(1.0 / (SCALE * p + SHIFT) ** 2, (height, width))
 
@@ -67,7 +67,7 @@ def test_depthmaster_bag_offers_it_and_runs_with_it(plugin_env, tmp_path):
     bag = write_sample_bag(tmp_path / "in", frames=3, width=64, height=48)
     params = tmp_path / "p.yaml"
     params.write_text(f"/**:\n  ros__parameters:\n    scale_mode: surveyed\n    surveyed_scale: {SCALE}\n"
-                      f"    surveyed_shift: {SHIFT}\n    tally_offset: {OFFSET}\n    ramp_high: {HIGH}\n"
+                      f"    surveyed_shift: {SHIFT}\n    toy_lift: {OFFSET}\n    ramp_high: {HIGH}\n"
                       "    temporal_mode: 'off'\n    max_range: 1000.0\n")
     result = subprocess.run([str(BIN / "depthmaster-bag"), bag, tmp_path / "out", "--params", params,
                              "--backend", "ramp", "--ramp-low", str(LOW), "--no-copy-input"],
@@ -78,7 +78,7 @@ def test_depthmaster_bag_offers_it_and_runs_with_it(plugin_env, tmp_path):
     for _, msg in out["/camera/depth"]:
         assert np.allclose(image_array(msg), expected_depth(64, 48), rtol=1e-5)
     scales = [msg for _, msg in out["/camera/depth/scale"]]
-    assert all(msg.layout.dim[0].label.endswith(",age,tally_frames") for msg in scales)
+    assert all(msg.layout.dim[0].label.endswith(",age,toy_mean,toy_frames") for msg in scales)
     assert [msg.data[-1] for msg in scales] == [1.0, 2.0, 3.0] and all(msg.data[1] == SCALE for msg in scales)
 
     wrong = subprocess.run([str(BIN / "depthmaster-bag"), bag, tmp_path / "o2", "--backend", "ramp",
@@ -89,7 +89,7 @@ def test_depthmaster_bag_offers_it_and_runs_with_it(plugin_env, tmp_path):
 def test_the_node_takes_its_backend_scale_mode_and_stage(ros, plugin_env, tmp_path):
     node = NodeProcess("/plug", tmp_path / "node.log", checkpoint="none", backend="ramp", ramp_low=LOW,
                        ramp_high=HIGH, scale_mode="surveyed", surveyed_scale=SCALE, surveyed_shift=SHIFT,
-                       tally_offset=OFFSET, temporal_mode="'off'", max_range=1000.0)  # quoted: YAML's off is false
+                       toy_lift=OFFSET, temporal_mode="'off'", max_range=1000.0)  # quoted: YAML's off is false
     client = DepthMasterClient(namespace="/plug", outputs=("depth", "depth/scale"), name="plugin_client")
     try:
         assert client.wait_for_node(120), node.log()
@@ -102,10 +102,10 @@ def test_the_node_takes_its_backend_scale_mode_and_stage(ros, plugin_env, tmp_pa
         depth = client.received["depth"][0]
         assert np.allclose(image_array(depth), expected_depth(64, 48), rtol=1e-5), node.log()
         scale = next(m for m in client.received["depth/scale"] if m.data[0] == stamp_to_ns(depth.header.stamp) / 1e9)
-        assert scale.layout.dim[0].label.endswith(",age,tally_frames") and scale.data[1] == SCALE
+        assert scale.layout.dim[0].label.endswith(",age,toy_mean,toy_frames") and scale.data[1] == SCALE
         served = int(scale.data[-1])  # the stage's count of the frames it saw
         assert served >= 1
-        assert client.spin_until(lambda: int(client.latest_diagnostics().get("tally_frames", 0)) >= served, 15.0), \
+        assert client.spin_until(lambda: int(client.latest_diagnostics().get("toy_frames", 0)) >= served, 15.0), \
             client.latest_diagnostics()
         assert client.latest_diagnostics()["scale_mode"] == "surveyed"
         assert "loaded ramp backend (0.3 to 0.7)" in node.log()

@@ -29,7 +29,7 @@ def installed(tmp_path, monkeypatch):
     yield tmp_path
     backend_registry.unregister_backend("ramp")
     source_registry.unregister_source("surveyed")
-    stage_registry.unregister_stage("tally")
+    stage_registry.unregister_stage("toy")
     for name in [m for m in sys.modules if m == MODULE or m.startswith(MODULE + ".")]:
         del sys.modules[name]
 
@@ -47,7 +47,7 @@ def test_the_registries_find_every_kind_and_warn_once_for_the_broken_one(install
     (backends, modes, stages), warned = loaded_with_warnings()
     assert "ramp" in backends and "broken" not in backends
     assert "surveyed" in modes
-    assert stages == ["temporal", "tally", "scale"]  # a plug-in stage goes before the scale stage by default
+    assert stages == ["temporal", "toy", "scale"]  # a plug-in stage goes before the scale stage by default
     assert warned == [f"depthmaster_ros: backend plug-in 'broken' from package {NAME} {VERSION} "
                       f"(depthmaster_toy_plugin.missing:Backend) is not loaded: ModuleNotFoundError: No module named "
                       f"'depthmaster_toy_plugin.missing'"]
@@ -67,7 +67,7 @@ def test_their_parameters_join_the_table_and_reach_them(installed):
     assert spec("ramp_low").model and "# --- backend ramp (read at configure)" in yaml
     assert "ramp (a plug-in's test backend: a left-to-right ramp)" in spec("backend").description
     assert spec("surveyed_scale").per_camera and "# --- scale_mode surveyed (live)" in yaml
-    assert "    tally_offset: 0.0" in yaml
+    assert "    toy_lift: 0.0" in yaml
     values = {**defaults(), "backend": "ramp", "ramp_low": 0.25, "ramp_high": 0.75, "cpu_threads": 1}
     assert ModelConfig.from_parameters(values).options == {"ramp_low": 0.25, "ramp_high": 0.75}
     import torch
@@ -77,7 +77,7 @@ def test_their_parameters_join_the_table_and_reach_them(installed):
         backend = backend_from_parameters(values)
     finally:
         torch.set_num_threads(threads)
-    config = ProcessingConfig(scale_mode="surveyed", surveyed_scale=0.6, surveyed_shift=0.05, tally_offset=0.1,
+    config = ProcessingConfig(scale_mode="surveyed", surveyed_scale=0.6, surveyed_shift=0.05, toy_lift=0.1,
                               temporal_mode="off", max_range=1000.0)
     engine = FrameEngine(backend)
     from depthmaster_ros.geometry.intrinsics import CameraIntrinsics
@@ -88,7 +88,7 @@ def test_their_parameters_join_the_table_and_reach_them(installed):
     p = np.linspace(0.25, 0.75, 5) + 0.1  # the ramp, then the stage's offset
     expected = 1.0 / (0.6 * p + 0.05) ** 2
     assert np.allclose(products.depth, np.broadcast_to(expected, (4, 5)), rtol=1e-5)
-    assert products.scale.source == "surveyed" and products.stage_reports["tally"].frames == 1
+    assert products.scale.source == "surveyed" and products.stage_reports["toy"].frames == 1
 
 
 def test_a_plugin_that_registers_badly_is_one_warning():

@@ -9,7 +9,7 @@ import pytest
 
 from depthmaster_ros.engine.engine import FrameEngine
 from depthmaster_ros.engine.job import FrameJob
-from depthmaster_ros.engine.stage import stage_classes
+from depthmaster_ros.engine.stage import register_stage, stage_classes, unregister_stage
 from depthmaster_ros.engine.temporal_stage import TEMPORAL_LAYOUT, TemporalReport, TemporalStage
 from depthmaster_ros.messages.conversions import SCALE_LAYOUT, make_header
 from depthmaster_ros.messages.outputs import output_messages
@@ -19,10 +19,17 @@ from depthmaster_ros.ros.camera_stream import CameraStream
 from depthmaster_ros.ros.diagnostics import FrameStats, NodeSummary, camera_status
 
 from fake_backend import FakeBackend
-from toy_stage import toy_stage  # noqa: F401 (a fixture)
+from toy_stage import ToyStage
 
 RGB = np.zeros((6, 8, 3), np.uint8)
 MAP = np.linspace(0.1, 0.9, 48, dtype=np.float32).reshape(6, 8)
+
+
+@pytest.fixture
+def toy_stage():
+    register_stage(ToyStage, before="scale")
+    yield ToyStage
+    unregister_stage(ToyStage.name)
 
 
 def engine_with_map(rgb=RGB, relative=MAP):
