@@ -16,9 +16,4 @@ def __getattr__(name):  # lazy: importing the package does not import torch
         import importlib
 
         return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
-    if name == "ProcessingConfig":  # its old home (engine/config.py), for code written then; the one import of a
-        # layer above the engine, allowed by name in test/unit/test_import_graph.py
-        from ..processing_config import ProcessingConfig
-
-        return ProcessingConfig
     raise AttributeError(name)

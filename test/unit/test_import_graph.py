@@ -31,8 +31,6 @@ ALLOWED_UPWARD = {
     # the package's __init__ is the composition root: it hands the ROS node's parameters (declared in ros/,
     # without rclpy) to the parameter table
     ("depthmaster_ros", "depthmaster_ros.ros"), ("depthmaster_ros", "depthmaster_ros.ros.wiring_parameters"),
-    # depthmaster_ros.engine.ProcessingConfig, the class's import path before it left engine/ (the README uses it)
-    ("depthmaster_ros.engine", "depthmaster_ros.processing_config"),
 }
 ROS_PACKAGES = ("rclpy", "rcl_interfaces", "builtin_interfaces", "std_msgs", "sensor_msgs", "diagnostic_msgs",
                 "rosgraph_msgs", "launch", "launch_ros", "ament_index_python")
