@@ -384,7 +384,8 @@ def parameters_markdown() -> str:
              "",
              "Every parameter of the `depthmaster` node, by group, with its default, what it accepts and what it "
              "means. Generated from the parameter table (`depthmaster_ros/parameters.py`, with the parameters the "
-             "scale sources and engine stages declare) by `python -m depthmaster_ros.parameters --markdown > "
+             "model backends, scale sources and engine stages declare, plug-ins included, and the node's own, "
+             "`ros/wiring_parameters.py`) by `python -m depthmaster_ros.parameters --markdown > "
              "docs/parameters.md`; `config/depthmaster.yaml` is generated from the same table and is the file to "
              "copy and edit. A test keeps both in step with the code.",
              "",
