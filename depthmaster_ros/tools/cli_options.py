@@ -8,9 +8,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..model.backends import backend_names, backend_parameters
+from ..model.backends import backend_from_parameters, backend_names, backend_parameters
 from ..parameters import defaults, parse_size, spec
 
+create_backend = backend_from_parameters  # the name the tools used for it before it moved to model/backends.py
 MODEL_OPTIONS = ("checkpoint", "allow_download", "device", "dtype", "backend")
 
 
