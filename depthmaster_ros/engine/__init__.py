@@ -16,4 +16,8 @@ def __getattr__(name):  # lazy: importing the package does not import torch
         import importlib
 
         return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    if name == "ProcessingConfig":  # its home until 2026-12: `from depthmaster_ros.engine import ProcessingConfig`
+        from ..processing_config import ProcessingConfig  # was documented, so it keeps working
+
+        return ProcessingConfig
     raise AttributeError(name)

@@ -254,3 +254,10 @@ def test_sky_threshold_and_flying_pixels(fake):
     inner[1:-1, 1:-1] = True
     finite = np.isfinite(d) & inner
     assert (jump[removed & inner] > 0.05).all() and not (jump[finite & ~removed] > 0.05).any()
+
+
+def test_the_documented_import_of_the_configuration_still_works():
+    """`from depthmaster_ros.engine import ProcessingConfig` was the documented import before it moved up a layer."""
+    from depthmaster_ros.engine import ProcessingConfig as documented
+
+    assert documented is ProcessingConfig

@@ -31,6 +31,9 @@ ALLOWED_UPWARD = {
     # the package's __init__ is the composition root: it hands the ROS node's parameters (declared in ros/,
     # without rclpy) to the parameter table
     ("depthmaster_ros", "depthmaster_ros.ros"), ("depthmaster_ros", "depthmaster_ros.ros.wiring_parameters"),
+    # `from depthmaster_ros.engine import ProcessingConfig` was the documented import before the configuration
+    # moved above the engine; the engine package resolves that one name lazily so user code keeps working
+    ("depthmaster_ros.engine", "depthmaster_ros.processing_config"),
 }
 ROS_PACKAGES = ("rclpy", "rcl_interfaces", "builtin_interfaces", "std_msgs", "sensor_msgs", "diagnostic_msgs",
                 "rosgraph_msgs", "launch", "launch_ros", "ament_index_python")
