@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from depthmaster_ros.engine.config import ProcessingConfig
+from depthmaster_ros.processing_config import ProcessingConfig
 from depthmaster_ros.messages.conversions import make_header, points_to_cloud
 from depthmaster_ros.messages.pairing import FramePairing
 from depthmaster_ros.geometry.pointcloud import XYZ_DTYPE
