@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from ros2_tools import install_ros2_tools
+
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
-# The upstream `ros2 launch` / `ros2 lifecycle` tools as wheels, beside this checkout in the project's workplace;
-# on a robot they come with ROS. Tests that need them skip without them.
-ROS2_TOOLS = REPO.parent / "shared" / "wheels" / "ros2-tools"
 
 
 def console_scripts():
@@ -98,13 +97,7 @@ def test_launch_file_matches_the_node():
 
 @pytest.fixture(scope="module")
 def ros2_tools(tmp_path_factory):
-    wheels = sorted(ROS2_TOOLS.glob("*.whl"))
-    if not wheels:
-        pytest.skip(f"the ROS 2 launch tools are not installed here (no wheels in {ROS2_TOOLS})")
-    site = tmp_path_factory.mktemp("ros2_tools")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target", str(site),
-                    *map(str, wheels)], check=True, capture_output=True, timeout=300)
-    return site
+    return install_ros2_tools(tmp_path_factory.mktemp("ros2_tools"))
 
 
 def ros2(site, install_tree, *args, pythonpath=(), prefixes=(), **kwargs):
