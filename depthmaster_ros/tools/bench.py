@@ -27,7 +27,7 @@ from .cli_options import add_model_options, create_backend, model_values, size_l
 
 
 def parse_args(argv):
-    from ..samples.drifting_sequence import Drift
+    from ..samples.drifting_sequence import LOOP_SECONDS, Drift
 
     parser = argparse.ArgumentParser(prog="depthmaster-bench", description=__doc__.split("\n\n")[0])
     add_model_options(parser)
@@ -50,6 +50,8 @@ def parse_args(argv):
                         "scale mode; without --checkpoint / --random-* the predictions are simulated drifting ones "
                         "(a known answer, no model)")
     parser.add_argument("--frames", type=int, default=30, help="--temporal: frames per sequence (default 30)")
+    parser.add_argument("--loop-seconds", type=float, default=LOOP_SECONDS, help="--temporal: the long loop out "
+                        f"and back to the start, seconds at 10 Hz (default {LOOP_SECONDS:g}; 0: none)")
     parser.add_argument("--seed", type=int, default=0, help="--temporal, simulated predictions: the random seed of "
                         "their per-frame distortion (default 0)")
     parser.add_argument("--noise", type=float, default=Drift().noise, help="--temporal, simulated predictions: "
@@ -59,8 +61,8 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.batch < 1 or args.iterations < 1 or args.warmup < 0:
         parser.error("--batch and --iterations must be >= 1, --warmup >= 0")
-    if args.frames < 2 or args.noise < 0:
-        parser.error("--frames must be >= 2 and --noise >= 0")
+    if args.frames < 2 or args.noise < 0 or args.loop_seconds < 0:
+        parser.error("--frames must be >= 2, --noise and --loop-seconds >= 0")
     if (args.random_full or args.random_tiny) and args.checkpoint is not None:
         parser.error("give one of --checkpoint PATH, --random-full or --random-tiny")
     if not (args.random_full or args.random_tiny or args.checkpoint is not None or args.temporal):
@@ -287,16 +289,23 @@ def node_latency(args) -> dict:
 
 
 def temporal(args, backend) -> int:
-    """--temporal: the temporal stage's flicker and AbsRel tables (tools/temporal_report.py)."""
+    """--temporal: the temporal stage's flicker, TAE and AbsRel tables and its cost per frame
+    (tools/temporal_report.py)."""
     from ..samples.drifting_sequence import Drift
     from .temporal_report import temporal_report
 
     height, width = args.sizes[0]
     results, text = temporal_report(width, height, args.frames, backend, args.processing_res,
-                                    Drift(noise=args.noise), args.seed)
+                                    Drift(noise=args.noise), args.seed, args.loop_seconds)
     print(f"depthmaster-bench --temporal: {'the model' if backend is not None else 'no model'}; "
           f"{args.frames} frames per sequence\n")
     print(text)
+    for mode in ("align", "align_smooth"):
+        costs = [row["temporal_ms"] for rows in results.values() for row in rows
+                 if row.get("temporal_mode") == mode]
+        if costs:
+            print(f"temporal stage, {mode}: {np.median(costs):.2f} ms per frame at {width}x{height} (the median of "
+                  f"the {len(costs)} runs' medians, {min(costs):.2f} to {max(costs):.2f})")
     if args.json:
         args.json.write_text(json.dumps({"temporal": results}, indent=2))
     return 0
