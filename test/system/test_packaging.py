@@ -1,0 +1,146 @@
+"""Robot-side packaging: `colcon build` of this package gives an install tree that `ros2 run` / `ros2 launch` use."""
+
+import os
+import subprocess
+import sys
+import tarfile
+from importlib.metadata import distribution
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+# The upstream `ros2 launch` / `ros2 lifecycle` tools as wheels, beside this checkout in the project's workplace;
+# on a robot they come with ROS. Tests that need them skip without them.
+ROS2_TOOLS = REPO.parent / "shared" / "wheels" / "ros2-tools"
+
+
+def console_scripts():
+    return sorted(ep.name for ep in distribution("depthmaster_ros").entry_points if ep.group == "console_scripts")
+
+
+def source_files():
+    """The files git would ship (tracked + untracked-not-ignored): what a robot's workspace gets."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
+                            text=True, check=True).stdout.split()
+    return [name for name in listed if (REPO / name).is_file()]
+
+
+@pytest.fixture(scope="module")
+def install_tree(tmp_path_factory):
+    workspace = tmp_path_factory.mktemp("ws")
+    package_dir = workspace / "src" / "depthmaster_ros"
+    package_dir.mkdir(parents=True)
+    archive = workspace / "src.tar"
+    with tarfile.open(archive, "w") as tar:
+        for name in source_files():
+            tar.add(REPO / name, arcname=name)
+    with tarfile.open(archive) as tar:
+        tar.extractall(package_dir, filter="data")
+    result = subprocess.run([str(VENV_BIN / "colcon"), "build", "--base-paths", "src"], cwd=workspace,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return workspace / "install" / "depthmaster_ros"
+
+
+def test_colcon_install_tree(install_tree):
+    share = install_tree / "share" / "depthmaster_ros"
+    assert (share / "package.xml").read_bytes() == (REPO / "package.xml").read_bytes()
+    assert (install_tree / "share/ament_index/resource_index/packages/depthmaster_ros").is_file()
+    for folder, patterns in (("launch", ["*.launch.py"]), ("config", ["*.yaml", "*.rviz", "*.xml"]),
+                             ("config/train", ["*.yaml"])):
+        expected = sorted(p.name for pattern in patterns for p in (REPO / folder).glob(pattern))
+        installed = sorted(p.name for p in (share / folder).iterdir() if p.is_file())
+        assert expected and installed == expected
+    assert "depthmaster.launch.py" in os.listdir(share / "launch")
+    scripts = console_scripts()
+    assert {"depthmaster-infer", "depthmaster-node", "depthmaster_node"} <= set(scripts)
+    lib = install_tree / "lib" / "depthmaster_ros"
+    assert sorted(p.name for p in lib.iterdir()) == scripts
+    assert all(os.access(lib / name, os.X_OK) for name in scripts)
+
+
+def test_installed_script_runs_from_install_tree(install_tree):
+    site = next(install_tree.glob("lib/python3*/site-packages"))
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    where = subprocess.run([sys.executable, "-c", "import depthmaster_ros; print(depthmaster_ros.__file__)"],
+                           env=env, cwd=install_tree, capture_output=True, text=True, check=True).stdout
+    assert Path(where.strip()).is_relative_to(install_tree)
+    result = subprocess.run([str(install_tree / "lib/depthmaster_ros/depthmaster-infer"), "--help"], env=env,
+                            cwd=install_tree, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "--checkpoint" in result.stdout
+
+
+def test_launch_file_matches_the_node():
+    """launch cannot run here; check what it names against what the package provides."""
+    import ast
+
+    import yaml
+
+    from depthmaster_ros.ros.node import NODE_NAME
+    from depthmaster_ros.messages.topics import OUTPUT_TOPICS
+
+    source = (REPO / "launch" / "depthmaster.launch.py").read_text()
+    tree = ast.parse(source)
+    call = next(node for node in ast.walk(tree) if isinstance(node, ast.Call)
+                and getattr(node.func, "id", None) == "LifecycleNode")
+    keywords = {k.arg: k.value.value for k in call.keywords if isinstance(k.value, ast.Constant)}
+    assert keywords["package"] == "depthmaster_ros" and keywords["name"] == NODE_NAME
+    assert keywords["executable"] in console_scripts()
+    for remap in ('("image"', '("image/compressed"', '("camera_info"'):
+        assert remap in source
+    rviz = yaml.safe_load((REPO / "config" / "depthmaster.rviz").read_text())
+    topics = [d["Topic"]["Value"] for d in rviz["Visualization Manager"]["Displays"] if "Topic" in d]
+    assert topics and set(topics) <= set(OUTPUT_TOPICS)
+
+
+@pytest.fixture(scope="module")
+def ros2_tools(tmp_path_factory):
+    wheels = sorted(ROS2_TOOLS.glob("*.whl"))
+    if not wheels:
+        pytest.skip(f"the ROS 2 launch tools are not installed here (no wheels in {ROS2_TOOLS})")
+    site = tmp_path_factory.mktemp("ros2_tools")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target", str(site),
+                    *map(str, wheels)], check=True, capture_output=True, timeout=300)
+    return site
+
+
+def ros2(site, install_tree, *args, **kwargs):
+    env = {**os.environ, "PYTHONPATH": str(site), "AMENT_PREFIX_PATH": f"{install_tree}:{sys.prefix}"}
+    command = [sys.executable, "-c", "import sys; from ros2cli.cli import main; sys.argv[0] = 'ros2'; "
+               "sys.exit(main())", *args]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def test_ros2_launch_ends_with_exit_code_0_on_ctrl_c(install_tree, ros2_tools, tiny_checkpoint, tmp_path, ros):
+    """As a robot engineer runs it: ros2 launch, wait for the node to be active, Ctrl-C in the terminal (SIGINT
+    to the whole process group, so the node gets it from the terminal and again from launch)."""
+    import signal
+    import time
+
+    from node_process import lifecycle
+    from depthmaster_ros.ros.client import DepthMasterClient
+
+    params = tmp_path / "params.yaml"
+    params.write_text(f'/**:\n  ros__parameters:\n    checkpoint: "{tiny_checkpoint}"\n    processing_res: 64\n')
+    launch = ros2(ros2_tools, install_tree, "launch", "depthmaster_ros", "depthmaster.launch.py",
+                  f"params_file:={params}", "namespace:=launched", start_new_session=True)
+    client = DepthMasterClient(namespace="/launched", outputs=("depth/relative",), name="launch_probe")
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and launch.poll() is None:
+            if client.count_publishers("/launched/depth/relative") and lifecycle(client, "/launched/depthmaster") \
+                    == "active":
+                break
+            time.sleep(0.5)
+        assert launch.poll() is None, launch.communicate()[0]
+        os.killpg(launch.pid, signal.SIGINT)
+        output, _ = launch.communicate(timeout=60)
+    finally:
+        client.destroy_node()
+        if launch.poll() is None:
+            os.killpg(launch.pid, signal.SIGKILL)
+    assert launch.returncode == 0, output
+    assert "process has finished cleanly" in output and "process has died" not in output, output
+    assert "Traceback" not in output, output
