@@ -125,7 +125,9 @@ def camera_status(node_name: str, summary: NodeSummary, stream, stats: dict, sta
     if temporal is not None:
         values.update(temporal_state=temporal.detail, temporal_inlier_ratio=temporal.inlier_ratio,
                       temporal_frames_since_reset=temporal.frames, temporal_resets=temporal.resets,
-                      temporal_last_reset=stream.last_temporal_reset or "-")
+                      temporal_last_reset=stream.last_temporal_reset or "-", temporal_key_frames=temporal.key_frames,
+                      temporal_key_frame_age_s=_or_dash(temporal.key_frame_age_s, "{:.1f}"),
+                      temporal_drift=_or_dash(temporal.drift, "{:.4f}"))
     values.update(stats)
     if stream.image_sub is not None:
         values["input_qos"] = stream.image_sub.describe()
@@ -151,6 +153,10 @@ def camera_status(node_name: str, summary: NodeSummary, stream, stats: dict, sta
         level, message = DiagnosticStatus.OK, "serving"
     name = f"{node_name}: depth" + (f" {stream.name}" if stream.name else "")
     return diagnostic_status(name, str(values.get("device", "none")), level, message, values)
+
+
+def _or_dash(value: float, form: str) -> str:
+    return form.format(value) if math.isfinite(value) else "-"
 
 
 def diagnostic_status(name: str, hardware_id: str, level: bytes, message: str, values: dict):

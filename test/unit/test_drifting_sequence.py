@@ -54,3 +54,20 @@ def test_poses_stamps_cuts_and_gaps():
     again = drifting_sequence(PINHOLE, 4, cut_at=2)
     assert all(np.array_equal(a.prediction, b.prediction) for a, b in zip(again, drifting_sequence(PINHOLE, 4,
                                                                                                    cut_at=2)))
+
+
+def test_the_long_loop_goes_out_and_back_to_where_it_started():
+    """24 s at 10 Hz: 241 frames, 2.5 m forward along the walk by the half-way frame, then back; the last view is
+    the first (stamps 0.1 s apart); shorter loops go proportionally less far."""
+    from depthmaster_ros.samples.drifting_sequence import LOOP_SECONDS, long_loop, loop_path_time
+
+    assert loop_path_time(0.0, LOOP_SECONDS) == 0.0 and loop_path_time(12.0, LOOP_SECONDS) == 10.0
+    assert abs(loop_path_time(24.0, LOOP_SECONDS)) < 1e-12 and loop_path_time(1.5, 3.0) == 1.25
+    loop = long_loop(PINHOLE, drift=NO_DRIFT)
+    assert len(loop) == 241 and loop[-1].stamp_ns - loop[0].stamp_ns == 24 * 1_000_000_000
+    assert np.array_equal(loop[-1].truth, loop[0].truth) and np.allclose(loop[-1].pose[1], loop[0].pose[1])
+    assert np.allclose(loop[120].pose[1], view_pose(10.0)[1]) and abs(loop[120].pose[1][2] - 2.5) < 1e-9
+    assert np.array_equal(loop[60].truth, loop[180].truth)  # the way back passes the same views
+    assert np.array_equal(loop[-1].prediction, loop[0].prediction)  # no drift: the same view, the same map
+    drifting = long_loop(PINHOLE, seconds=2.0)
+    assert len(drifting) == 21 and not np.array_equal(drifting[-1].prediction, drifting[0].prediction)
