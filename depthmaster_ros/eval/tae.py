@@ -130,10 +130,10 @@ def sequence_tae(depths, poses, matrices) -> float:
 
 def to_truth_size(prediction: np.ndarray, truth_shape: tuple[int, int], protocol: TaeProtocol) -> np.ndarray:
     """Step 1 for a prediction: cropped, and resized (bilinear) to the cropped truth's size if it differs."""
-    cropped = protocol.cropped(np.asarray(prediction, dtype=np.float32))
+    cropped = protocol.cropped(np.asarray(prediction, dtype=np.float64))
     if cropped.shape != tuple(truth_shape):
         cropped = cv2.resize(cropped, (truth_shape[1], truth_shape[0]), interpolation=cv2.INTER_LINEAR)
-    return cropped.astype(np.float64)
+    return cropped
 
 
 def disparity_of(depth: np.ndarray) -> np.ndarray:
