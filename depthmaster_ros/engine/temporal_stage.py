@@ -20,8 +20,10 @@ first frame, or the last reset):
    alignment replaces the frame-to-frame one when at least ``temporal_key_frame_agreement`` of the image agrees
    with the key frame: fewer links, each over a larger motion whose depth changes stand out as outliers, and a
    camera that comes back to a place it has seen is aligned to the place as it was, not to the chain that led
-   there. ``temporal_key_frames`` bounds how many are kept (the least recently used goes first; never the
-   reference, the frame a fixed calibration applies to).
+   there. The frame's alignment moves from the frame-to-frame one towards the key frame's by ``1 - exp(-dt /
+   temporal_key_frame_time_constant)`` each frame (a complementary filter: the chain is the smoother from frame to
+   frame, the key frame the one that does not drift). ``temporal_key_frames`` bounds how many are kept (the least
+   recently used goes first; never the reference, the frame a fixed calibration applies to).
 3. **smooth** (``align_smooth``): where the aligned map agrees with the previous stabilised one, blend them: the
    previous one weighs ``exp(-dt / temporal_time_constant)`` (``dt`` the stamp difference: a gap, dropped frames,
    weakens the blend by itself), tapered to nothing as their difference grows to ``temporal_inlier_threshold``;
@@ -268,7 +270,12 @@ class TemporalStage(Stage):
                       "(drifts along a walk).", min_value=0, max_value=256),
         ParameterSpec("temporal_key_frame_agreement", 0.8, "The fraction of the image that must agree with a key "
                       "frame (after the alignment) for a frame to be aligned to it; lower: fewer key frames, less "
-                      "drift, a little more flicker (the README's measurements).", min_value=0.0, max_value=1.0),
+                      "drift, a little more flicker (docs/temporal.md).", min_value=0.0, max_value=1.0),
+        ParameterSpec("temporal_key_frame_time_constant", 0.3, "Seconds over which a frame's alignment moves from "
+                      "the frame-to-frame one to its key frame's (the key frame's weight is 1 - exp(-dt / this)): "
+                      "the frame-to-frame alignment is the smoother from one frame to the next, the key frame's the "
+                      "one that does not drift; 0 = the key frame's at once (less error, more flicker).",
+                      min_value=0.0, max_value=60.0),
         ParameterSpec("temporal_max_gap", 1.0, "Seconds between frames beyond which the next frame resets instead "
                       "of aligning (the view may have changed completely).", min_value=0.0, max_value=3600.0),
     )
@@ -331,7 +338,9 @@ class TemporalStage(Stage):
                         if cells.size else math.nan
                     age = (stamp_ns - self.keys[index].stamp_ns) / 1e9
                     self.keys[index].used_ns = stamp_ns
-                    gain, offset = key_gain, key_offset
+                    tau = config.temporal_key_frame_time_constant
+                    pull = 1.0 if tau <= 0 else 1.0 - math.exp(-max(gap, 0.0) / tau)
+                    gain, offset = gain + pull * (key_gain - gain), offset + pull * (key_offset - offset)
                     detail = (f"aligned to the key frame of {age:.1f} s ago: {agreement:.0%} of the image agrees "
                               f"(the previous frame: {ratio:.0%}); drift from the frame-to-frame alignment "
                               f"{drift:.4f}")
