@@ -16,13 +16,13 @@ first frame, or the last reset):
    real change for normalisation, and that adds up along a walk (and does not undo itself on the way back). So
    the stage keeps key frames (their stabilised maps on a coarser grid, long side ``KEY_GRID``): the first frame
    (the reference), then every frame that no kept key frame agrees with. Each frame is aligned to the key frame
-   that resembles it most (the best affine least-squares match of ``THUMBNAIL``-cell thumbnails), and that
-   alignment replaces the frame-to-frame one when at least ``temporal_key_frame_agreement`` of the image agrees
-   with the key frame: fewer links, each over a larger motion whose depth changes stand out as outliers, and a
-   camera that comes back to a place it has seen is aligned to the place as it was, not to the chain that led
-   there. The frame's alignment moves from the frame-to-frame one towards the key frame's by ``1 - exp(-dt /
-   temporal_key_frame_time_constant)`` each frame (a complementary filter: the chain is the smoother from frame to
-   frame, the key frame the one that does not drift). ``temporal_key_frames`` bounds how many are kept (the least
+   that resembles it most (the best affine least-squares match of ``THUMBNAIL``-cell thumbnails); when at least
+   ``temporal_key_frame_agreement`` of the image agrees with that key frame, the frame's alignment moves from the
+   frame-to-frame one towards the key frame's by ``1 - exp(-dt / temporal_key_frame_time_constant)`` (a
+   complementary filter: the chain is the smoother from frame to frame, the key frame the one that does not
+   drift). The key frame's alignment spans a larger motion, whose depth changes stand out as outliers instead of
+   being absorbed, and a camera that comes back to a place it has seen is aligned to the place as it was, not to
+   the chain that led there. ``temporal_key_frames`` bounds how many are kept (the least
    recently used goes first; never the reference, the frame a fixed calibration applies to).
 3. **smooth** (``align_smooth``): where the aligned map agrees with the previous stabilised one, blend them: the
    previous one weighs ``exp(-dt / temporal_time_constant)`` (``dt`` the stamp difference: a gap, dropped frames,
@@ -356,8 +356,7 @@ class TemporalStage(Stage):
         self.reference = np.where(usable, reference, np.nan).astype(np.float32)  # cells the model clipped: out
         if config.temporal_key_frames > 0 and key is None:
             self._add_key_frame(stamp_ns, config.temporal_key_frames)
-        elif config.temporal_key_frames == 0:
-            self.keys = []
+        self._keep_at_most(config.temporal_key_frames)
         frame.relative = torch.from_numpy(stabilised) if xp is np else stabilised
         frame.reports[self.name] = TemporalReport(resets=self.resets, key_frames=len(self.keys), **report_args)
         self.previous = stabilised.copy() if xp is np else stabilised.clone()
@@ -379,12 +378,19 @@ class TemporalStage(Stage):
         return line, agreement, index
 
     def _add_key_frame(self, stamp_ns: int, limit: int) -> None:
-        """This frame's stabilised map becomes a key frame; beyond ``limit``, the least recently used one other
-        than the reference goes."""
-        while len(self.keys) >= max(limit, 1) and len(self.keys) > 1:
-            del self.keys[1 + min(range(len(self.keys) - 1), key=lambda i: self.keys[1 + i].used_ns)]
+        """This frame's stabilised map becomes a key frame, making room if ``limit`` are kept (the reference alone:
+        none is added)."""
+        if limit > 1:
+            self._keep_at_most(limit - 1)  # room for this one
         if len(self.keys) < limit:
             self.keys.append(KeyFrame.of(self.reference, stamp_ns))
+
+    def _keep_at_most(self, limit: int) -> None:
+        """Drop the least recently used key frames other than the reference beyond ``limit`` (0: all of them)."""
+        if limit <= 0:
+            self.keys = []
+        while len(self.keys) > max(limit, 1):
+            del self.keys[1 + min(range(len(self.keys) - 1), key=lambda i: self.keys[1 + i].used_ns)]
 
     def _why_not_align(self, gap: float, signature: list, config) -> str:
         """Why this frame must become the reference instead of being aligned ('' when it can be aligned)."""

@@ -167,3 +167,22 @@ def test_the_state_with_key_frames_saves_and_restores_exactly():
     engine.restore({"cam": {"temporal": older, "scale": saved["cam"]["scale"]}})
     report = run(engine, [40])[0].stage_reports["temporal"]
     assert report.status == "aligned" and report.key_frames == 1 and "it becomes one" in report.detail
+
+
+def test_lowering_temporal_key_frames_drops_the_least_recently_used_at_once(two_loops):
+    """Key frames beyond a lowered temporal_key_frames go on the next frame, even one aligned to a key frame;
+    0 drops them all."""
+    sequence = two_loops[:121]  # out to the turn: a dozen key frames
+    engine = FrameEngine(None)
+    config = ProcessingConfig(temporal_mode="align")
+    reports = [finish(engine, frame.prediction, (frame.stamp_ns - START_NS) / 1e9, config).stage_reports["temporal"]
+               for frame in sequence[:120]]
+    assert reports[-1].key_frames > 4
+    stage = engine.stream("cam").stage("temporal")
+    newest = max(key.used_ns for key in stage.keys[1:])
+    fewer = finish(engine, sequence[120].prediction, 12.0, config.updated(temporal_key_frames=2))
+    assert fewer.stage_reports["temporal"].key_frames == 2 and len(stage.keys) == 2
+    assert stage.keys[0].stamp_ns == START_NS and stage.keys[1].used_ns >= newest
+    none = finish(engine, sequence[120].prediction, 12.1, config.updated(temporal_key_frames=0))
+    assert none.stage_reports["temporal"].key_frames == 0 and stage.keys == []
+    assert "key frame" not in none.stage_reports["temporal"].detail
