@@ -31,9 +31,9 @@ first frame, or the last reset):
 4. **reset**: the frame becomes the new reference, unchanged, on the stream's first frame, when the fit is poor
    (fewer than ``temporal_reset_threshold`` of the cells agree with the previous frame: a scene cut, a fast
    change), when the stamp jumped by more than ``temporal_max_gap`` or went back, when the image size changed, and
-   when the fixed scale changed (a new calibration applies to the frame it is made on). The key frames start over
-   with it. A reset after aligned frames tells the scale stage not to smooth the metric scale across it
-   (``FrameState.rebased``).
+   when a scale set without a fit (the fixed mode's: a source whose ``known_scale`` gives one) changed (a new
+   calibration applies to the frame it is made on). The key frames start over with it. A reset after aligned
+   frames tells the scale stage not to smooth the metric scale across it (``FrameState.rebased``).
 
 In ``fixed`` mode the reference frame's affine frame is the one the calibration applies to, and the alignment
 carries it along a moving camera; in the fitted modes the scale is fitted on the stabilised map. What the stage
@@ -54,7 +54,8 @@ import numpy as np
 from ..parameter_spec import ParameterSpec
 from ..scale.robust_fit import P_SATURATED
 from ..scale.robust_line import robust_line
-from .stage import Stage
+from ..scale.source import get_source
+from .stage import Stage, StageReport
 
 OFF, ALIGN, ALIGN_SMOOTH = "off", "align", "align_smooth"
 MODES = (OFF, ALIGN, ALIGN_SMOOTH)
@@ -67,10 +68,13 @@ RANSAC_ITERATIONS = 64
 RANSAC_SAMPLE = 1000
 KEY_GRID = 64  # long side of a key frame's grid, cells (a quarter of GRID's cells: key frames are kept by dozens)
 THUMBNAIL = 16  # long side of the thumbnails that choose the key frame to align to
+# Its fields in depth/scale, after the fit's (messages/conversions.py SCALE_LAYOUT), while the stage runs.
+TEMPORAL_LAYOUT = ("temporal_inlier_ratio", "temporal_residual_rms", "temporal_reset", "temporal_key_frames",
+                   "temporal_key_frame_age", "temporal_drift")
 
 
 @dataclass(frozen=True)
-class TemporalReport:
+class TemporalReport(StageReport):
     """What the temporal stage did with one frame."""
 
     mode: str
@@ -87,10 +91,19 @@ class TemporalReport:
     key_frame_age_s: float = math.nan  # age of the key frame this frame was aligned to (NaN: none agreed)
     key_frame_agreement: float = math.nan  # the fraction of the image that agrees with that key frame
     drift: float = math.nan  # how far the frame-to-frame alignment had drifted from that key frame's (RMS, in p)
+    last_reset: str = ""  # why the stream's reference was last set after its first frame ('' before any reset)
 
     @property
     def reset(self) -> bool:
         return self.status == "anchored"
+
+    def scale_fields(self) -> tuple[tuple[str, float], ...]:
+        """The alignment's inlier ratio and residual RMS (NaN where the frame was not aligned), 1.0 if the frame
+        reset the stage's reference else 0.0; the drift state: the key frames kept, the age (s) of the key frame
+        the frame was aligned to and how far the frame-to-frame alignment had drifted from it (NaN where no key
+        frame agreed)."""
+        return tuple(zip(TEMPORAL_LAYOUT, (self.inlier_ratio, self.residual_rms, 1.0 if self.reset else 0.0,
+                                           float(self.key_frames), self.key_frame_age_s, self.drift)))
 
 
 def _encode(array: np.ndarray | None) -> dict | None:
@@ -189,6 +202,10 @@ def thumbnail_misfit(thumbnail: np.ndarray, key: np.ndarray) -> float:
     return float(np.sqrt(np.mean(residual ** 2))) / spread
 
 
+def _or_dash(value: float, form: str) -> str:
+    return form.format(value) if math.isfinite(value) else "-"
+
+
 def _like(values, example):
     """``values`` (numpy or a tensor) as the same kind of array as ``example`` (on its device)."""
     import torch
@@ -283,6 +300,22 @@ class TemporalStage(Stage):
     def __init__(self):
         self._clear()
         self.resets = 0
+        self.last_reset = ""
+
+    @classmethod
+    def diagnostics(cls, config, report: TemporalReport | None) -> dict:
+        """temporal_mode, and from the camera's last frame: what the stage did, how well it aligned, the frames
+        since the reference was set, the resets and why the last one happened, and its drift state (the key frames
+        kept, the age of the one the frame was aligned to, the drift it corrected; '-' where none agreed)."""
+        values = {"temporal_mode": config.temporal_mode}
+        if report is not None:
+            values.update(temporal_state=report.detail, temporal_inlier_ratio=report.inlier_ratio,
+                          temporal_frames_since_reset=report.frames, temporal_resets=report.resets,
+                          temporal_key_frames=report.key_frames,
+                          temporal_key_frame_age_s=_or_dash(report.key_frame_age_s, "{:.1f}"),
+                          temporal_drift=_or_dash(report.drift, "{:.4f}"),
+                          temporal_last_reset=report.last_reset or "-")
+        return values
 
     def _clear(self) -> None:
         self.reference: np.ndarray | None = None  # the last stabilised map on the grid, NaN where unusable
@@ -308,8 +341,10 @@ class TemporalStage(Stage):
         usable = area_grid(low | high, size) <= 1e-6  # cells without a clipped pixel
         stamp_ns = frame.job.stamp_ns
         gap = math.nan if self.stamp_ns is None else (stamp_ns - self.stamp_ns) / 1e9
-        signature = [list(p.shape), config.scale_mode, config.scale, config.shift] \
-            if config.scale_mode == "fixed" else [list(p.shape)]
+        source = get_source(config.scale_mode)
+        known = source.known_scale(config) if source is not None else None  # a scale set without a fit
+        signature = [list(p.shape), config.scale_mode, known.scale, known.shift] if known is not None \
+            else [list(p.shape)]
         line, ratio, rms, why = None, math.nan, math.nan, self._why_not_align(gap, signature, config)
         if not why:
             line, ratio, rms, why = self._align(grid, usable, config)
@@ -318,6 +353,8 @@ class TemporalStage(Stage):
         if why:  # this frame, unchanged, becomes the reference
             if self.reference is not None:
                 self.resets += 1
+            if self.resets:
+                self.last_reset = why
             frame.rebased = self.frames > 0  # the previous frame was in the old reference's affine frame
             self.frames = 0
             self.keys = []  # the key frames were in the old reference's affine frame
@@ -358,7 +395,8 @@ class TemporalStage(Stage):
             self._add_key_frame(stamp_ns, config.temporal_key_frames)
         self._keep_at_most(config.temporal_key_frames)
         frame.relative = torch.from_numpy(stabilised) if xp is np else stabilised
-        frame.reports[self.name] = TemporalReport(resets=self.resets, key_frames=len(self.keys), **report_args)
+        frame.reports[self.name] = TemporalReport(resets=self.resets, key_frames=len(self.keys),
+                                                  last_reset=self.last_reset, **report_args)
         self.previous = stabilised.copy() if xp is np else stabilised.clone()
         self.stamp_ns, self.signature = stamp_ns, signature
 
@@ -399,7 +437,8 @@ class TemporalStage(Stage):
         if signature[0] != self.signature[0]:
             return f"the image size changed to {signature[0][1]}x{signature[0][0]}"
         if signature != self.signature:
-            return "the fixed scale changed: it applies to this frame"
+            mode = (signature[1:] or self.signature[1:])[0]  # the scale mode that sets the scale without a fit
+            return f"the {mode} scale changed: it applies to this frame"
         if gap < 0:
             return f"the stamp went back by {-gap:.3f} s"
         if gap > config.temporal_max_gap:
@@ -421,7 +460,8 @@ class TemporalStage(Stage):
         return {"reference": _encode(self.reference),
                 "previous": _encode(None if self.previous is None else _like(self.previous, np.zeros(0))),
                 "stamp_ns": self.stamp_ns, "signature": self.signature, "frames": self.frames,
-                "resets": self.resets, "key_frames": [key.state() for key in self.keys]}
+                "resets": self.resets, "last_reset": self.last_reset,
+                "key_frames": [key.state() for key in self.keys]}
 
     def restore(self, state: dict) -> None:
         self._clear()
@@ -429,4 +469,5 @@ class TemporalStage(Stage):
         self.previous = _decode(state["previous"])  # numpy; moved to a GPU map's device when used
         self.stamp_ns, self.signature = state["stamp_ns"], state["signature"]
         self.frames, self.resets = state["frames"], state["resets"]
+        self.last_reset = state.get("last_reset", "")  # runs saved before it was kept
         self.keys = [KeyFrame.restored(key) for key in state.get("key_frames", [])]  # none: saved before key frames

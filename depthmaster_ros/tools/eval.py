@@ -14,7 +14,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli_options import add_model_options, create_backend, model_values, size_list
+from ..model.backends import backend_from_parameters
+from ..model.checkpoint_layout import RANDOM_WEIGHTS_WARNING
+from .cli_options import add_model_options, model_values, size_list
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,13 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     values = model_values(args)
     try:
         dataset = EvalDataset(SPECS[args.dataset], args.data_root, args.filenames)
-        backend = create_backend(values)
+        backend = backend_from_parameters(values)
     except (DatasetError, CheckpointError, ValueError) as exc:
         print(f"depthmaster-eval: {exc}", file=sys.stderr)
         return 2
     print(f"depthmaster-eval: {backend.describe()}", file=sys.stderr)
     if backend.random_weights:
-        print("depthmaster-eval: WARNING: RANDOM weights: the metrics are meaningless", file=sys.stderr)
+        print(f"depthmaster-eval: {RANDOM_WEIGHTS_WARNING}", file=sys.stderr)
     total = len(dataset) if args.limit is None else min(args.limit, len(dataset))
     try:
         with tqdm(total=total, desc=args.dataset, unit="image", file=sys.stderr) as progress:
@@ -87,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def temporal_evaluation(args) -> int:
     """--temporal: the temporal stage's tables on the sample sequences or ScanNet-layout scenes
-    (tools/temporal_report.py)."""
+    (bench/temporal_report.py)."""
     import json
     from dataclasses import replace
 
@@ -95,7 +97,7 @@ def temporal_evaluation(args) -> int:
     from ..eval.scannet_sequences import scene_folders
     from ..eval.tae import SCANNET_TAE
     from ..model.checkpoint import CheckpointError
-    from .temporal_report import scannet_report, temporal_report
+    from ..bench.temporal_report import scannet_report, temporal_report
 
     def fail(message: str) -> int:
         print(f"depthmaster-eval: {message}", file=sys.stderr)
@@ -119,12 +121,12 @@ def temporal_evaluation(args) -> int:
     if not args.synthetic:
         values = model_values(args)
         try:
-            backend = create_backend(values)
+            backend = backend_from_parameters(values)
         except (CheckpointError, ValueError) as exc:
             return fail(f"{exc}" + ("" if args.data_root is not None else " (--synthetic runs without a model)"))
         print(f"depthmaster-eval: {backend.describe()}", file=sys.stderr)
         if backend.random_weights:
-            print("depthmaster-eval: WARNING: RANDOM weights: the metrics are meaningless", file=sys.stderr)
+            print(f"depthmaster-eval: {RANDOM_WEIGHTS_WARNING}", file=sys.stderr)
     if args.data_root is not None:
         try:
             results, text = scannet_report(args.data_root, backend, args.processing_res or 0, protocol,

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from depthmaster_ros.engine.config import ProcessingConfig
+from depthmaster_ros.processing_config import ProcessingConfig
 from depthmaster_ros.engine.engine import FrameEngine
 from depthmaster_ros.engine.job import FrameJob
 from depthmaster_ros.eval.sequence_evaluation import evaluate_sequence, first_frame_calibration, run_configuration
@@ -123,7 +123,8 @@ def test_the_report_carries_the_drift_state():
 
 
 def test_the_drift_state_reaches_the_scale_message_and_diagnostics(two_loops):
-    from depthmaster_ros.messages.conversions import SCALE_LAYOUT, TEMPORAL_LAYOUT, scale_to_msg
+    from depthmaster_ros.engine.temporal_stage import TEMPORAL_LAYOUT
+    from depthmaster_ros.messages.conversions import SCALE_LAYOUT, scale_to_msg
     from depthmaster_ros.ros.camera_stream import CameraStream
     from depthmaster_ros.ros.diagnostics import NodeSummary, camera_status
 

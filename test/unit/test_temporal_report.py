@@ -1,4 +1,4 @@
-"""The temporal report on ScanNet-layout scenes (tools/temporal_report.py) with a test double of the model whose
+"""The temporal report on ScanNet-layout scenes (bench/temporal_report.py) with a test double of the model whose
 maps are an exact affine of the true square-root disparity: through the whole path (the layout read back, the
 engine, the protocol's crop), the per-frame output's TAE and metric TAE are those of the true depth itself."""
 
@@ -11,7 +11,7 @@ import pytest
 from depthmaster_ros.eval.scannet_sequences import read_scene, write_scene
 from depthmaster_ros.eval.tae import SCANNET_TAE, metric_tae, tae
 from depthmaster_ros.samples.sample_scene import PinholeCamera, render, view_pose
-from depthmaster_ros.tools.temporal_report import mean_rows, scannet_report
+from depthmaster_ros.bench.temporal_report import mean_rows, scannet_report
 
 from fake_backend import FakeBackend, simulate
 
