@@ -41,6 +41,8 @@ EXPECTED_BLOCKS = {
     "replay": "docs/offline.md",
     "fleet": "docs/offline.md",
     "eval": "docs/evaluation-and-training.md",
+    "temporal-synthetic": "docs/temporal.md",
+    "temporal-scannet": "docs/temporal.md",
     "diagnostics": "docs/troubleshooting.md",
     "ctl": "docs/tools.md",
     "view-layout": "docs/tools.md",
@@ -245,6 +247,28 @@ def test_the_papers_evaluation(sandbox):
     summary = json.loads((root / "results" / "nyu" / "summary.json").read_text())
     assert summary, output
     assert any((Path(env["HOME"]) / "data" / "eval_pred" / "nyu").rglob("*")), "no predictions saved"
+
+
+def test_the_temporal_evaluation_on_generated_and_scannet_layout_sequences(sandbox):
+    """docs/temporal.md's commands: the synthetic tables (TAE among the columns, the long loop among the
+    sequences), and the model on a ScanNet-layout scene under ~/data/scannet (the sample scene written in that
+    layout: 13 frames, of which the protocol scores frames 10 to 12)."""
+    from depthmaster_ros.eval.scannet_sequences import write_scene
+    from depthmaster_ros.samples.sample_scene import PinholeCamera, render, view_pose
+
+    root, env = sandbox
+    output = run(sandbox, "temporal-synthetic")
+    results = json.loads((root / "results" / "temporal" / "temporal.json").read_text())
+    assert "long loop" in results and "| TAE | metric TAE |" in output
+    pinhole = PinholeCamera.with_size(64, 48)
+    times = [k / 30 for k in range(13)]
+    views = [render(pinhole, t=t) for t in times]
+    write_scene(Path(env["HOME"]) / "data" / "scannet" / "scene0000_00", [rgb for rgb, _ in views],
+                [depth for _, depth in views], [view_pose(t) for t in times], pinhole.K)
+    output = run(sandbox, "temporal-scannet")
+    assert "RANDOM weights" in output and "scene0000_00: 3 frames" in output
+    scannet = json.loads((root / "results" / "temporal_scannet" / "temporal.json").read_text())
+    assert list(scannet["scenes"]) == ["scene0000_00"] and scannet["mean"]
 
 
 def test_regenerating_the_generated_files(sandbox):
