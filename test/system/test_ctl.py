@@ -171,4 +171,5 @@ def test_node_names_ros2_where_it_exists(ros, tiny_checkpoint, tmp_path, ros2_on
         result = ctl("-n", "/ros2ctl", "state")
         assert (result.returncode, result.stdout) == (0, "inactive\n"), result.stderr
     finally:
+        shell("ros2 daemon stop", env)  # the ros2 commands started ros2cli's daemon, which would outlive the test
         assert node.stop() == 0, node.log()
