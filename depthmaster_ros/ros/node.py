@@ -30,6 +30,7 @@ still use (``engine/limits.startup_problem``) before loading it.
 
 from __future__ import annotations
 
+import functools
 import statistics
 import threading
 import time
@@ -46,7 +47,7 @@ from rclpy.lifecycle.node import LifecycleNodeMixin
 from rclpy.node import Node
 from rclpy.task import Future
 
-from ..engine.config import ProcessingConfig
+from ..processing_config import ProcessingConfig
 from ..engine.engine import FrameEngine
 from ..engine.job import METRIC_OUTPUTS
 from ..engine.limits import memory_problem, startup_problem, worst_case_pixels
@@ -64,6 +65,7 @@ from .diagnostics import CameraFacts, NodeSummary, camera_status, diagnostic_arr
 from .input_subscription import InputSubscription, input_silence, qos_profile, starvation_hint
 from .latest_frame import LatestFrames
 from .node_parameters import NodeParameters
+from .tf_extrinsics import TfExtrinsics
 
 NODE_NAME = "depthmaster"
 MEASUREMENT_DEPTH = 8  # QoS history of the scale sources' inputs: what may arrive while the executor is busy
@@ -127,6 +129,7 @@ class DepthMasterNode(LifecycleNode):
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         # wall-clock timers: with use_sim_time the node's clock stands still when a bag is paused or over, but
         # /diagnostics and the QoS follow-up must go on
+        self._extrinsics = TfExtrinsics(self.get_parameter("extrinsics_source").value, node=self)
         self._steady = Clock(clock_type=ClockType.STEADY_TIME)
         self.create_timer(self.get_parameter("diagnostics_period").value, self._publish_diagnostics,
                           clock=self._steady)
@@ -159,19 +162,17 @@ class DepthMasterNode(LifecycleNode):
             self._configuring_since = None
 
     def _configure(self) -> TransitionCallbackReturn:
-        from ..model.backends import ModelConfig, create_backend, load_estimate
+        from ..model.backends import ModelConfig, backend_from_parameters, load_estimate
         from ..model.checkpoint import CheckpointError
-        from ..model.device import apply_cpu_threads
+        from ..model.checkpoint_layout import RANDOM_WEIGHTS_WARNING
 
         self._wait_for_pass("configure")  # one model in memory at a time
         values = self.parameters.values()
-        apply_cpu_threads(values["cpu_threads"])
         try:
-            model_config = ModelConfig.from_parameters(values)
-            problem = self._startup_problem(load_estimate(model_config), values)
+            problem = self._startup_problem(load_estimate(ModelConfig.from_parameters(values)), values)
             if problem:
                 raise ValueError(problem)
-            backend = create_backend(model_config)
+            backend = backend_from_parameters(values)
             problem = self._memory_problem(backend, values)
             if problem:
                 raise ValueError(problem)
@@ -193,7 +194,7 @@ class DepthMasterNode(LifecycleNode):
         self.get_logger().info(f"loaded {backend.describe()}" + (f" for cameras {', '.join(cameras)}" if cameras
                                                                   else ""))
         if backend.random_weights:
-            self.get_logger().warning("this checkpoint has RANDOM weights: outputs are meaningless (smoke test only)")
+            self.get_logger().warning(RANDOM_WEIGHTS_WARNING)
         qos = qos_profile(values["output_reliability"], values["output_depth"])
         for stream in self._streams.values():
             for topic, (msgtype, _) in OUTPUT_TOPICS.items():
@@ -370,10 +371,12 @@ class DepthMasterNode(LifecycleNode):
         (once the executor spins); a failure is logged with what to do."""
         def run():
             if not self.autostart():
+                from .user_commands import lifecycle_command
+
                 self.get_logger().error(
                     "autostart failed; the node stays up (unconfigured) and reports why on /diagnostics. Fix the "
                     "cause (the model parameters such as checkpoint can be set while unconfigured) and configure "
-                    f"again: ros2 lifecycle set {self.get_fully_qualified_name()} configure")
+                    "again: " + lifecycle_command(self.get_fully_qualified_name(), "configure"))
 
         threading.Thread(target=run, name="depthmaster-autostart", daemon=True).start()
 
@@ -552,7 +555,9 @@ class DepthMasterNode(LifecycleNode):
                                             config.metric_source_tolerance,
                                             lambda name: stream.publisher_count(name) > 0)
             job, problems = stream.pairing.job(stream.name, stamp_ns, rgb, config, outputs,
-                                               context=(msg.header, topics), declared=plan.declared)
+                                               context=(msg.header, topics), declared=plan.declared,
+                                               extrinsics=functools.partial(self._extrinsics.apply,
+                                                                            camera_frame=msg.header.frame_id))
             for kind, reason in problems:
                 self._reject(stream, kind, reason)
             return job, plan.memory.total
@@ -604,6 +609,7 @@ class DepthMasterNode(LifecycleNode):
 
     def _camera_status(self, stream: CameraStream, summary: NodeSummary):
         stats = stream.stats.snapshot()
+        stats.update(self._extrinsics.report(stream.config))
         facts = CameraFacts()
         configuring = self._configuring_since
         if configuring is not None:

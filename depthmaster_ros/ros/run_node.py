@@ -59,7 +59,7 @@ def main(args: list[str] | None = None) -> int:
             print(f"depthmaster: {exc}", file=sys.stderr)
             return 2
         if node.get_parameter("autostart").value:
-            node.schedule_autostart()  # on the executor: the services answer while the model loads
+            node.schedule_autostart()  # on a thread: the services answer while the model loads
         signals.starting = False
         executor = node_executor(node)
         while signals.received is None and not node.finished.is_set() and rclpy.ok():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import CompressedImage, Image
 
-from depthmaster_ros.engine.config import ProcessingConfig
+from depthmaster_ros.processing_config import ProcessingConfig
 from depthmaster_ros.engine.frame_memory import MIB, plan_frame
 from depthmaster_ros.geometry.intrinsics import CameraIntrinsics
 from depthmaster_ros.messages.conversions import InputError, compressed_size, decode_image, intrinsics_to_camera_info, \

@@ -3,7 +3,7 @@ keeps a frame within max_frame_memory by working at a smaller size or refusing i
 
 import pytest
 
-from depthmaster_ros.engine.config import ProcessingConfig
+from depthmaster_ros.processing_config import ProcessingConfig
 from depthmaster_ros.engine.frame_memory import (CLOUD_BYTES_PER_POINT, DECODED_BYTES_PER_PIXEL, MIB,
                                                  MODEL_IO_BYTES_PER_PIXEL, OUTPUT_BYTES_PER_PIXEL, frame_memory,
                                                  output_bytes_per_pixel, plan_frame)
