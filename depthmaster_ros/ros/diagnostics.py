@@ -168,8 +168,9 @@ def camera_state(summary: NodeSummary, facts: CameraFacts, stats: dict, recent: 
     return OK, "serving"
 
 
-def camera_status(node_name: str, summary: NodeSummary, stream, stats: dict, facts: CameraFacts):
+def camera_status(node_name: str, summary: NodeSummary, stream, stats: dict, facts: CameraFacts | None = None):
     """The DiagnosticStatus of one camera (``stream``: ros/camera_stream.py's CameraStream)."""
+    facts = facts if facts is not None else CameraFacts()
     recent = stats.pop("recent_problems")
     config = stream.config
     values = {"lifecycle_state": summary.lifecycle_state, "checkpoint": summary.checkpoint}

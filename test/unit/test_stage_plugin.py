@@ -42,7 +42,7 @@ def diagnostics(products, config):
     stream = CameraStream("")
     stream.config = config
     stream.record(products, {"depth"})
-    status = camera_status("depthmaster", NodeSummary("active", "ckpt"), stream, FrameStats().snapshot(), "")
+    status = camera_status("depthmaster", NodeSummary("active", "ckpt"), stream, FrameStats().snapshot())
     return [(kv.key, kv.value) for kv in status.values]
 
 

@@ -139,7 +139,7 @@ def test_the_drift_state_reaches_the_scale_message_and_diagnostics(two_loops):
     stream.config = ProcessingConfig()
     stream.record(last, {"depth"})
     stats = stream.stats.snapshot()
-    values = {kv.key: kv.value for kv in camera_status("n", NodeSummary("active", "ckpt"), stream, stats, "").values}
+    values = {kv.key: kv.value for kv in camera_status("n", NodeSummary("active", "ckpt"), stream, stats).values}
     assert values["temporal_key_frames"] == str(report.key_frames) and values["temporal_key_frame_age_s"] == "24.0"
     assert values["temporal_drift"] == f"{report.drift:.4f}" and values["temporal_state"].startswith("aligned to the key")
 
