@@ -90,7 +90,7 @@ def complete(client, stamp: int) -> bool:
         abs(s - stamp) < 1000 for s in scale_stamps(client))
 
 
-def serve_normal(client, frames: int, compressed: str | None = None, timeout: float = 120.0) -> None:
+def serve_normal(client, frames: int, compressed: str | None = None, timeout: float = 300.0) -> None:
     """Send 640x480 frames (with camera info; ``compressed``: 'jpeg' for CompressedImage) until ``frames`` of them
     have been answered on depth/relative."""
     from depthmaster_ros.samples.sample_scene import PinholeCamera, render

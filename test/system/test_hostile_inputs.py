@@ -4,9 +4,7 @@ layouts, a processing size that would wedge the model, a large frame with its ca
 typed the way ROS users type them (and mistyped), and every way of ending the process."""
 
 import signal
-import struct
 import time
-import zlib
 
 import numpy as np
 import pytest
@@ -15,24 +13,12 @@ from sensor_msgs.msg import CompressedImage, PointCloud2, PointField
 
 from depthmaster_ros.messages.conversions import intrinsics_to_camera_info, make_header, stamp_to_ns
 from depthmaster_ros.geometry.intrinsics import CameraIntrinsics
+from depthmaster_ros.samples.hostile_images import png_bomb
 
 from node_process import NodeProcess, lifecycle, now_ns, sample_frame
 from test_node import diagnostics_when, make_client, request
 
 GIB = 2**30
-
-
-def png_bomb(width: int, height: int) -> bytes:
-    """A valid grayscale PNG of ``width`` x ``height`` zeros: a few hundred kB that decode to width x height x 3
-    bytes (BGR)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    row = b"\0" * (width + 1)  # filter byte + pixels
-    compressor = zlib.compressobj(9)
-    data = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", data) + chunk(b"IEND", b""))
 
 
 def cloud(points: np.ndarray, point_step: int = 12, x_offset: int = 0, stamp_ns: int = 0) -> PointCloud2:

@@ -15,16 +15,15 @@ import pytest
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
 from rclpy.parameter import Parameter
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CompressedImage
 
 from depthmaster_ros.geometry.intrinsics import CameraIntrinsics
-from depthmaster_ros.messages.conversions import intrinsics_to_camera_info, make_header, stamp_to_ns
 from depthmaster_ros.ros.client import DepthMasterClient
 from depthmaster_ros.samples.sample_scene import PinholeCamera
 
 from fake_backend import FakeBackend, node_with_fake_model
 from node_process import NodeProcess, image_array, lifecycle, now_ns, sample_frame
-from test_node import diagnostics_when, make_client, request
+from test_node import diagnostics_when, request
 
 REPO = Path(__file__).resolve().parents[2]
 PROBE = REPO / "scripts" / "node_load_probe.py"
