@@ -34,7 +34,7 @@ class FakeBackend:
         self.batch_sizes = []  # of every infer() call
         self.static_shapes = False
         self.gate = gate
-        self.in_pass = threading.Event()
+        self.in_pass = threading.Event() if gate is not None else None  # (a plain fake stays picklable: Ray)
 
     @staticmethod
     def _key(image):

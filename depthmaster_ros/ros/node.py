@@ -15,8 +15,9 @@ transitions (configure loads the model for seconds to minutes) run on a thread o
 goes on answering parameter calls, ``get_state`` and /diagnostics, and taking messages (a second transition
 meanwhile is refused by the lifecycle state machine). One inference thread takes the waiting frames (after
 ``batch_wait`` for the other cameras' frames) and runs them through the engine as one batch, then publishes. A
-frame arriving while another of its camera waits replaces it (counted as dropped while busy). An output nobody
-subscribes to is not computed, and with no subscriber at all no inference runs.
+frame arriving while another of its camera waits replaces it (counted as dropped while busy). A frame is paired
+with its camera info and measurements after its model pass, so those that come late had the pass's time to arrive.
+An output nobody subscribes to is not computed, and with no subscriber at all no inference runs.
 
 Transitions and a running model pass: deactivate and cleanup return at once (the pass ends in the background and
 its outputs are dropped); activate and configure wait for such a pass to end before starting another or loading a
@@ -49,7 +50,7 @@ from rclpy.task import Future
 
 from ..processing_config import ProcessingConfig
 from ..engine.engine import FrameEngine
-from ..engine.job import METRIC_OUTPUTS
+from ..engine.job import METRIC_OUTPUTS, FrameJob
 from ..engine.limits import memory_problem, startup_problem, worst_case_pixels
 from ..host_memory import headroom, release_freed_memory
 from ..messages.conversions import InputError, stamp_to_ns
@@ -80,6 +81,19 @@ class Frame:
     msg: Any
     compressed: bool
     stamp_ns: int
+
+
+@dataclass
+class Decoded:
+    """A frame decoded for its model pass, before its companions are paired with it."""
+
+    stream: Any  # CameraStream
+    job: Any  # FrameJob without camera info or measurements
+    header: Any
+    topics: set
+    declared: tuple[int, int]
+    memory: int  # its plan's estimate, bytes
+    paired: bool = False
 
 
 @dataclass
@@ -481,35 +495,43 @@ class DepthMasterNode(LifecycleNode):
         self._log_throttled(stream, "error", f"frame failed: {reason}", "error")
 
     def _serve(self, frames: dict[str, Frame]) -> None:
-        """The frames taken together: each paired with its companions, then the engine (one model pass per
-        image size), then each camera's messages."""
-        jobs, largest = [], 0
+        """The frames taken together: decoded within their memory plans, the engine's model passes (one per image
+        size), then each frame paired with its companions (which had the pass's time to arrive), finished by its
+        stream's stages and published."""
+        decoded = []
         for name, frame in frames.items():
             stream = self._streams[name]
             try:
-                job, memory = self._job(stream, frame)
+                item = self._decode(stream, frame)
             except Exception as exc:
                 self._failed(stream, f"{type(exc).__name__}: {exc}")
-                continue
-            largest = max(largest, memory)
-            if job is not None:
-                jobs.append(job)
+                item = None
+            if item is None:
+                stream.pairing.release(frame.stamp_ns)
+            else:
+                decoded.append(item)
         frames.clear()  # the messages (a raw image can be large) are not needed past decoding
+        largest = max((item.memory for item in decoded), default=0)
         engine = self._engine
         try:
-            if not jobs or engine is None:
+            if not decoded or engine is None:
                 return
-            self._pass = ModelPass(time.monotonic(), {job.stream: f"{job.rgb.shape[1]}x{job.rgb.shape[0]}"
-                                                      for job in jobs})
+            self._pass = ModelPass(time.monotonic(), {item.stream.name: f"{item.job.rgb.shape[1]}x"
+                                                      f"{item.job.rgb.shape[0]}" for item in decoded})
             try:
-                results = engine.run(jobs)
+                relatives = engine.infer([item.job for item in decoded])
             finally:
                 self._pass = None
-            jobs.clear()
-            for products in results:
+            for item, relative in zip(decoded, relatives):
                 if self._stop.is_set():  # deactivated or shutting down during the model pass
                     return
-                stream = self._streams[products.stream]
+                stream = item.stream
+                try:
+                    products = engine.finish(self._pair(item, wait=not isinstance(relative, BaseException)),
+                                             relative)
+                except Exception as exc:
+                    self._failed(stream, f"{type(exc).__name__}: {exc}")
+                    continue
                 if products.rejected:
                     self._reject(stream, "image", f"image rejected: {products.failed.detail}")
                     continue
@@ -520,50 +542,61 @@ class DepthMasterNode(LifecycleNode):
                     self._publish(stream, products)
                 except Exception as exc:
                     self._failed(stream, f"{type(exc).__name__}: {exc}")
-            results = None
+            relatives = products = None
         finally:
+            for item in decoded:
+                if not item.paired:
+                    item.stream.pairing.release(item.job.stamp_ns)
+            decoded.clear()
             usual = statistics.median(self._frame_bytes) if self._frame_bytes else 0
             if largest:
                 self._frame_bytes.append(largest)
             if largest > max(TRIM_AFTER_BYTES, 2 * usual):
-                jobs.clear()
                 release_freed_memory()  # see host_memory.release_freed_memory: why
 
-    def _job(self, stream: CameraStream, frame: Frame):
-        """(the frame's engine job or None, its memory estimate in bytes)."""
-        msg = frame.msg
+    def _decode(self, stream: CameraStream, frame: Frame) -> "Decoded | None":
+        """The frame decoded within its memory plan, as a job for the model pass (its companions come after the
+        pass); None if nobody wants it or it is refused."""
+        msg, frame.msg = frame.msg, None
+        topics = stream.wanted_topics()
+        if not topics:
+            stream.stats.ignored()
+            return None
+        config = stream.config
+        outputs = needed_outputs(topics)
+        activation = getattr(self._engine.backend, "activation_bytes", None) if self._engine else None
         try:
-            topics = stream.wanted_topics()
-            if not topics:
-                stream.stats.ignored()
-                return None, 0
-            config = stream.config
-            outputs = needed_outputs(topics)
-            activation = getattr(self._engine.backend, "activation_bytes", None) if self._engine else None
-            try:
-                rgb, plan = decode_frame(msg, frame.compressed, config, outputs, activation)
-            except InputError as exc:
-                self._reject(stream, "image", f"image rejected: {exc}")
-                return None, 0
-            if plan.reduced:
-                reason = plan.describe(config.max_frame_memory)
-                stream.stats.problem("reduced", reason)
-                self._log_throttled(stream, "reduced", reason)
-                config = config.updated(output_scale=plan.output_scale)
-            stamp_ns = frame.stamp_ns
-            stream.pairing.await_companions(stamp_ns, get_source(config.scale_mode), config.camera_info_tolerance,
-                                            config.metric_source_tolerance,
-                                            lambda name: stream.publisher_count(name) > 0)
-            job, problems = stream.pairing.job(stream.name, stamp_ns, rgb, config, outputs,
-                                               context=(msg.header, topics), declared=plan.declared,
-                                               extrinsics=functools.partial(self._extrinsics.apply,
-                                                                            camera_frame=msg.header.frame_id))
-            for kind, reason in problems:
-                self._reject(stream, kind, reason)
-            return job, plan.memory.total
+            rgb, plan = decode_frame(msg, frame.compressed, config, outputs, activation)
+        except InputError as exc:
+            self._reject(stream, "image", f"image rejected: {exc}")
+            return None
+        if plan.reduced:
+            reason = plan.describe(config.max_frame_memory)
+            stream.stats.problem("reduced", reason)
+            self._log_throttled(stream, "reduced", reason)
+            config = config.updated(output_scale=plan.output_scale)
+        job = FrameJob(stream=stream.name, stamp_ns=frame.stamp_ns, rgb=rgb, config=config, outputs=outputs)
+        return Decoded(stream, job, msg.header, topics, plan.declared, plan.memory.total)
+
+    def _pair(self, item: "Decoded", wait: bool = True):
+        """The frame's full job: its camera info and measurements, waited for (if ``wait``) when they are due with
+        its exact stamp; the frame's hold on them ends here."""
+        stream, job = item.stream, item.job
+        try:
+            if wait:
+                stream.pairing.await_companions(job.stamp_ns, get_source(job.config.scale_mode),
+                                                job.config.camera_info_tolerance, job.config.metric_source_tolerance,
+                                                lambda name: stream.publisher_count(name) > 0)
+            full, problems = stream.pairing.job(stream.name, job.stamp_ns, job.rgb, job.config, job.outputs,
+                                                context=(item.header, item.topics), declared=item.declared,
+                                                extrinsics=functools.partial(self._extrinsics.apply,
+                                                                             camera_frame=item.header.frame_id))
         finally:
-            stream.pairing.release(frame.stamp_ns)
-            frame.msg = None
+            stream.pairing.release(job.stamp_ns)
+            item.paired = True
+        for kind, reason in problems:
+            self._reject(stream, kind, reason)
+        return full
 
     def _publish(self, stream: CameraStream, products) -> None:
         header, topics = products.context

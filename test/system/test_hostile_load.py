@@ -18,6 +18,7 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage
 
 from depthmaster_ros.geometry.intrinsics import CameraIntrinsics
+from depthmaster_ros.messages.conversions import intrinsics_to_camera_info, stamp_to_ns
 from depthmaster_ros.ros.client import DepthMasterClient
 from depthmaster_ros.samples.sample_scene import PinholeCamera
 
@@ -220,6 +221,37 @@ def test_services_answer_during_a_long_model_pass(ros, caplog):
             assert client.wait(activating, 30.0).success
             assert lifecycle(client, "/busy/depthmaster") == "active"
             request(client, rgb, camera)  # serving again
+        finally:
+            client.destroy_node()
+
+
+def test_a_camera_info_that_arrives_during_the_model_pass_is_paired(ros):
+    """#23.2: a frame is paired with its camera info after its model pass, so one held back in transport (a flooded
+    node got them in bursts 2-3 s apart) that arrives while the model runs still gives the frame all six outputs.
+    The image is sent alone; its camera info only once the pass has begun (before: the node had waited for it
+    before the pass, given up after 5 s, and published the frame without depth, points and scale)."""
+    gate = threading.Event()
+    with node_with_fake_model("/late", [Parameter("scale_mode", value="fixed")], FakeBackend(gate)) as node:
+        client = DepthMasterClient(namespace="/late")
+        try:
+            assert client.wait_for_node(30)
+            rgb, camera = scene(node.fake)
+            stamp = now_ns(client)
+            header = client.publish_frame(rgb, None, stamp)  # the image, without its camera info
+            assert node.fake.in_pass.wait(60)
+            client.info_pub.publish(intrinsics_to_camera_info(camera, header))  # arrives during the pass
+            gate.set()
+            five = ("depth", "depth/camera_info", "depth/relative", "depth/colored", "points")
+
+            def all_six():  # depth/scale carries the stamp in its data (seconds)
+                return all(stamp in {stamp_to_ns(m.header.stamp) for m in client.received[t]} for t in five) and \
+                    any(abs(round(m.data[0] * 1e9) - stamp) < 1000 for m in client.received["depth/scale"])
+
+            assert client.spin_until(all_six, 60.0), {t: len(client.received[t]) for t in (*five, "depth/scale")}
+            info = next(m for m in client.received["depth/camera_info"] if stamp_to_ns(m.header.stamp) == stamp)
+            assert np.allclose(np.reshape(info.k, (3, 3)), camera.K)
+            diagnostics = diagnostics_when(client, lambda d: d.get("processed") == "1")
+            assert diagnostics["without_metric"] == "0", diagnostics
         finally:
             client.destroy_node()
 
