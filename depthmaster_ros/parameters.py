@@ -41,6 +41,12 @@ def _size_rule(text: str) -> str | None:
     return None
 
 
+def _providers_rule(text: str) -> str | None:
+    from .model.onnx_backend import providers_rule
+
+    return providers_rule(text)
+
+
 def _colormap_rule(name: str) -> str | None:
     from .colormap import colormap_lut
 
@@ -66,13 +72,29 @@ BASE_GROUPS: tuple[tuple[str, tuple[ParameterSpec, ...]], ...] = (
                   model=True, choices=DTYPE_CHOICES),
     ParameterSpec("backend", "eager", "How the model runs: eager (PyTorch as is), compile (torch.compile with static "
                   "shapes: fast on a GPU; each new image size compiles for minutes unless warmup_size is set; "
-                  "kernels are cached across restarts) or cuda_graphs (compile + CUDA graph replay; GPU only).",
+                  "kernels are cached across restarts), cuda_graphs (compile + CUDA graph replay; GPU only) or "
+                  "onnxruntime (the model exported to ONNX, run by ONNX Runtime's TensorRT, CUDA or CPU provider; "
+                  "see the onnx_* parameters and docs/jetson-tensorrt.md).",
                   model=True, choices=_backend_names),
     ParameterSpec("warmup_size", "", "WIDTHxHEIGHT of the camera images, to compile and warm the model at "
                   "configure instead of on the first frame ('' = no warm-up).", model=True, rule=_size_rule),
     ParameterSpec("cpu_threads", 0, "Torch CPU threads for the model (0 = auto: one fewer than the CPUs this process "
                   "may use, at least 1, so other programs on the machine do not stall it). Only matters on the CPU.",
                   model=True, min_value=0, max_value=256),
+    ParameterSpec("onnx_model", "", "backend onnxruntime: an ONNX file written by depthmaster-export (it serves "
+                  "the one processing size it was exported at); '' = export the checkpoint on first use of each "
+                  "processing size (at configure with warmup_size; minutes for the full model) into onnx_cache.",
+                  model=True),
+    ParameterSpec("onnx_cache", "", "backend onnxruntime: folder of the exports made from the checkpoint, one "
+                  "subfolder per checkpoint (its weights' sizes and times: changed weights export again) ('' = "
+                  "~/.cache/depthmaster_ros/onnx).", model=True),
+    ParameterSpec("onnx_providers", "tensorrt,cuda,cpu", "backend onnxruntime: ONNX Runtime execution providers "
+                  "in order of preference, comma-separated (tensorrt, cuda, cpu or a full provider name); those "
+                  "this onnxruntime build lacks are skipped (the CPU package has only cpu; a GPU robot installs "
+                  "onnxruntime-gpu or the Jetson build).", model=True, rule=_providers_rule),
+    ParameterSpec("tensorrt_cache", "", "backend onnxruntime with tensorrt: folder of the built TensorRT engines "
+                  "and timing cache (the first run at a size builds one, minutes; '' = <onnx_cache>/tensorrt).",
+                  model=True),
     ParameterSpec("autostart", True, "Configure and activate at start-up, so a plain run works without a "
                   "lifecycle manager.", read_only=True),
     )),

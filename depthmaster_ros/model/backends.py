@@ -6,19 +6,24 @@ A backend turns a batch of same-size RGB frames into relative maps on its device
     maps = backend.infer([rgb0, rgb1], processing_res=768)   # [H x W] float32 tensors in [0, 1]
 
 Built in: ``eager`` (PyTorch as is), ``compile`` (``torch.compile`` with static shapes) and ``cuda_graphs``
-(compiled, replaying CUDA graphs; GPU only), all over :class:`~depthmaster_ros.model.pipeline.DepthMasterPipeline`.
+(compiled, replaying CUDA graphs; GPU only), all over :class:`~depthmaster_ros.model.pipeline.DepthMasterPipeline`,
+and ``onnxruntime`` (the model exported to ONNX, run by ONNX Runtime's CPU, CUDA or TensorRT provider;
+:mod:`.onnx_backend`).
 The node, every command-line tool, the benchmark and the tests create their backend here from one
 :class:`ModelConfig` (the node's parameters); another runtime (TensorRT, ONNX, a test double) is a factory given to
 :func:`register_backend`, selectable by name everywhere (``backend`` parameter, ``--backend`` option).
-Importing this module does not import torch.
+Importing this module imports neither torch nor onnxruntime.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Protocol, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 DEFAULT_CHECKPOINT = "zysong212/DepthMaster"
+# Parameters that only some backends read (declared in the parameter table's model group); ModelConfig.options
+# carries their values.
+BACKEND_OPTIONS = ("onnx_model", "onnx_cache", "onnx_providers", "tensorrt_cache")
 
 
 @dataclass(frozen=True)
@@ -30,11 +35,13 @@ class ModelConfig:
     dtype: str = "auto"
     backend: str = "eager"
     allow_download: bool = False
+    options: Mapping[str, Any] = field(default_factory=dict)  # values of BACKEND_OPTIONS (defaults where absent)
 
     @classmethod
     def from_parameters(cls, values: dict[str, Any]) -> "ModelConfig":
         return cls(checkpoint=str(values["checkpoint"]), device=str(values["device"]), dtype=str(values["dtype"]),
-                   backend=str(values["backend"]), allow_download=bool(values["allow_download"]))
+                   backend=str(values["backend"]), allow_download=bool(values["allow_download"]),
+                   options={name: values[name] for name in BACKEND_OPTIONS if name in values})
 
 
 class ModelBackend(Protocol):
@@ -116,10 +123,17 @@ def _pipeline_backend(name: str, compile: bool, cuda_graphs: bool) -> Callable[[
     return create
 
 
+def _onnxruntime_backend(config: ModelConfig):
+    from .onnx_backend import create
+
+    return create(config)
+
+
 _factories: dict[str, Callable[[ModelConfig], Any]] = {
     "eager": _pipeline_backend("eager", False, False),
     "compile": _pipeline_backend("compile", True, False),
     "cuda_graphs": _pipeline_backend("cuda_graphs", True, True),
+    "onnxruntime": _onnxruntime_backend,
 }
 BUILTIN_BACKENDS = tuple(_factories)
 

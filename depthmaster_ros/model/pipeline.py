@@ -15,7 +15,6 @@ scale and shift from elsewhere: ``depth = 1 / max((s * p + t)^2, eps)``.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Sequence
 
@@ -26,6 +25,7 @@ from diffusers import AutoencoderKL, UNet2DConditionModel
 from .checkpoint import (
     DEFAULT_REPO_ID,
     CheckpointError,
+    default_processing_resolution,
     load_diffusers_component,
     missing_files,
     resolve_checkpoint,
@@ -116,14 +116,7 @@ class DepthMasterPipeline:
             raise CheckpointError(
                 f"checkpoint {root} is incomplete; missing: {', '.join(missing)}. {HOW_TO_GET_WEIGHTS}"
             )
-        processing_res = DEFAULT_PROCESSING_RESOLUTION
-        index = root / "model_index.json"
-        if index.is_file():
-            try:
-                processing_res = int(json.loads(index.read_text()).get("default_processing_resolution", processing_res))
-            except (ValueError, TypeError) as exc:
-                raise CheckpointError(f"cannot read {index}: {exc}") from exc
-
+        processing_res = default_processing_resolution(root, DEFAULT_PROCESSING_RESOLUTION)
         unet = load_diffusers_component(UNet2DConditionModel, root / "unet", extend=attach_fourier_enhancement)
         vae = load_diffusers_component(AutoencoderKL, root / "vae")
         embedding, embedding_source = load_empty_text_embedding(root)
