@@ -11,7 +11,8 @@ from depthmaster_ros.parameters import defaults
 from depthmaster_ros.tools.cli_options import add_colormap, add_model_options, add_processing_res, model_values, \
     size_list
 
-TOOLS = ["infer", "calibrate", "eval", "bag", "bench", "demo", "play", "record", "train", "fleet", "fleet_bench"]
+TOOLS = ["infer", "calibrate", "eval", "bag", "bench", "demo", "play", "record", "train", "fleet", "fleet_bench",
+         "export"]
 
 
 @pytest.mark.parametrize("tool", TOOLS)
