@@ -84,7 +84,7 @@ def test_bag_command(tiny_checkpoint, pipeline, tmp_path):
     bag = write_sample_bag(tmp_path / "in", frames=3, **SIZE)
     params_file = tmp_path / "p.yaml"
     params_file.write_text("/**:\n  ros__parameters:\n    processing_res: 64\n    scale_mode: fixed\n"
-                           f"    onnx_cache: {tmp_path / 'cache'}\n    onnx_providers: cpu\n")
+                           f"    temporal_mode: 'off'\n    onnx_cache: {tmp_path / 'cache'}\n    onnx_providers: cpu\n")
     result = subprocess.run([str(BIN / "depthmaster-bag"), str(bag), str(tmp_path / "out"), "--checkpoint",
                              str(tiny_checkpoint), "--params", str(params_file), "--backend", "onnxruntime",
                              "--no-copy-input"], capture_output=True, text=True, timeout=600)
@@ -211,3 +211,18 @@ def test_the_docs_commands(tiny_checkpoint, tmp_path):
                                 text=True, timeout=900)
         assert result.returncode == 0, f"{name}:\n{result.stdout}\n{result.stderr}"
         assert "check: ONNX Runtime (CPU) vs PyTorch eager" in result.stdout
+
+
+def test_fe_forms_script(tmp_path):
+    """scripts/fe_forms.py (the measurement behind docs/method.md) on the tiny architecture."""
+    from PIL import Image
+
+    Image.fromarray(grace_hopper()).save(tmp_path / "photo.png")
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "fe_forms.py"), "--image",
+                             str(tmp_path / "photo.png"), "--preset", "tiny", "--processing-res", "128,96"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("processing 128x109 (HxW), FE grid (2, 2) x 64 channels") and len(lines) == 3
+    differences = [float(v) for v in re.findall(r"max ([0-9.e+-]+)", result.stdout)]
+    assert len(differences) == 4 and max(differences) < 1e-4
