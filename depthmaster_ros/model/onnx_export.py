@@ -128,8 +128,8 @@ def export_model(pipeline, path: str | os.PathLike, processing_size: tuple[int, 
             warnings.filterwarnings("ignore", message="Constant folding - Only steps=1")  # a strided Slice stays
             with torch.inference_mode(False), torch.no_grad(), \
                     unittest.mock.patch.object(torch.nn.GroupNorm, "forward", _group_norm_by_axes):
-                torch.onnx.export(_model_pass_module(pipeline), (example,), str(traced), dynamo=False, opset_version=OPSET,
-                                  input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                torch.onnx.export(_model_pass_module(pipeline), (example,), str(traced), dynamo=False,
+                                  opset_version=OPSET, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                                   dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
         model = onnx.load(str(traced))  # with its weights, wherever the exporter put them
         output_dims = model.graph.output[0].type.tensor_type.shape.dim  # the tracer leaves h, w symbolic
