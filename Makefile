@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 export HF_HUB_OFFLINE := 1
 export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 
-.PHONY: setup test demo clean
+.PHONY: setup test test-fast test-system demo clean
 
 setup: $(STAMP)
 
@@ -26,8 +26,16 @@ $(STAMP): requirements.txt requirements-dev.txt setup.py setup.cfg package.xml
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-test: setup
-	$(PY) -m pytest -q test $(PYTEST_ARGS)
+# Two tiers. test/unit: in-process only (no subprocess, no node process or ROS graph, no Ray, no colcon, no
+# torch.compile), about a minute; run it on every change. test/system: processes, the node, Ray, colcon, the
+# commands of the README and docs/. `make test` runs the fast tier first, then the rest, and prints the slowest tests.
+test-fast: setup
+	$(PY) -m pytest -q test/unit --durations=10 $(PYTEST_ARGS)
+
+test-system: setup
+	$(PY) -m pytest -q test/system --durations=25 $(PYTEST_ARGS)
+
+test: test-fast test-system
 
 demo: setup
 	@if [ "$(CHECKPOINT)" = "$(DEMO_DIR)/tiny_checkpoint" ]; then \

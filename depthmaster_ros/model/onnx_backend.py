@@ -25,7 +25,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..parameter_spec import ParameterSpec
+
 NAME = "onnxruntime"
+DESCRIPTION = ("onnxruntime (the model exported to ONNX, run by ONNX Runtime's TensorRT, CUDA or CPU provider; "
+               "see the onnx_* parameters and docs/jetson-tensorrt.md)")
 EXPORT_FORMAT = 1  # part of the cache's file names: raise it when what export_model writes changes
 PROVIDERS = {"tensorrt": "TensorrtExecutionProvider", "cuda": "CUDAExecutionProvider",
              "cpu": "CPUExecutionProvider"}
@@ -46,6 +50,22 @@ def providers_rule(text: str) -> str | None:
         return (f"expected a comma-separated list of {', '.join(PROVIDERS)} or ONNX Runtime provider names "
                 f"(...ExecutionProvider), got {text!r}")
     return None
+
+
+PARAMETERS = (
+    ParameterSpec("onnx_model", "", "An ONNX file written by depthmaster-export (it serves the one processing size it "
+                  "was exported at); '' = export the checkpoint on first use of each processing size (at configure "
+                  "with warmup_size; minutes for the full model) into onnx_cache.", model=True),
+    ParameterSpec("onnx_cache", "", "Folder of the exports made from the checkpoint, one subfolder per checkpoint "
+                  "(named by its folder and its weight files' sizes and times: changed weights export again) ('' = "
+                  "~/.cache/depthmaster_ros/onnx).", model=True),
+    ParameterSpec("onnx_providers", "tensorrt,cuda,cpu", "ONNX Runtime execution providers in order of preference, "
+                  "comma-separated (tensorrt, cuda, cpu or a full provider name); those this onnxruntime build lacks "
+                  "are skipped (the CPU package has only cpu; a GPU robot installs onnxruntime-gpu or the Jetson "
+                  "build).", model=True, rule=providers_rule),
+    ParameterSpec("tensorrt_cache", "", "With the tensorrt provider: folder of the built TensorRT engines and timing "
+                  "cache (the first run at a size builds one, minutes; '' = <onnx_cache>/tensorrt).", model=True),
+)
 
 
 def default_cache() -> Path:

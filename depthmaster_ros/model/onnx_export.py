@@ -155,10 +155,10 @@ def export_model(pipeline, path: str | os.PathLike, processing_size: tuple[int, 
     return info
 
 
-def compare_with_eager(pipeline, path: str | os.PathLike, batch: int = 1, image=None) -> dict:
+def compare_with_eager(pipeline, path: str | os.PathLike, image, batch: int = 1) -> dict:
     """Run the exported file in ONNX Runtime (CPU) and the pipeline in PyTorch on the same normalised input
-    (``image``: an H x W x 3 uint8 RGB array, resized to the processing size; default: the sample scene), and
-    return ``{"max_abs_diff", "eager_s", "onnxruntime_s"}`` (the times of one pass each)."""
+    (``image``: an H x W x 3 uint8 RGB array, resized to the processing size), and return ``{"max_abs_diff",
+    "eager_s", "onnxruntime_s"}`` (the times of one pass each)."""
     import numpy as np
     import onnxruntime
     import torch
@@ -168,10 +168,6 @@ def compare_with_eager(pipeline, path: str | os.PathLike, batch: int = 1, image=
 
     info = read_info(path)
     height, width = info.processing_size
-    if image is None:
-        from ..samples.sample_scene import PinholeCamera, render
-
-        image = render(PinholeCamera.with_size(width, height))[0]
     rgb = torch.from_numpy(np.stack([image] * batch)).permute(0, 3, 1, 2).contiguous()
     x = normalise(resize_uint8_values(rgb, (height, width)), 0, pipeline.device, pipeline.dtype)
     start = time.perf_counter()

@@ -96,13 +96,16 @@ def main(argv: list[str] | None = None) -> int:
           f" ({file_bytes(output) / 2**20:.1f} MiB) in {time.perf_counter() - start:.1f} s")
     if args.no_check:
         return 0
-    image = None
     if args.image is not None:
         from PIL import Image
 
         with Image.open(args.image) as opened:
             image = np.asarray(opened.convert("RGB"))
-    check = compare_with_eager(pipeline, output, batch=args.check_batch, image=image)
+    else:
+        from ..samples.sample_scene import PinholeCamera, render
+
+        image = render(PinholeCamera.with_size(size[1], size[0]))[0]
+    check = compare_with_eager(pipeline, output, image, batch=args.check_batch)
     print(f"check: ONNX Runtime (CPU) vs PyTorch eager on the same {args.dtype} input, batch {args.check_batch}: "
           f"max |difference| {check['max_abs_diff']:.2e} of the [0, 1] map (eager {check['eager_s']:.2f} s, "
           f"onnxruntime {check['onnxruntime_s']:.2f} s)")
