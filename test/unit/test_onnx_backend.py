@@ -102,7 +102,7 @@ def test_bf16_is_refused(tiny_checkpoint):
 
 
 def test_the_engine_runs_it(backend, pipeline):
-    from depthmaster_ros.engine.config import ProcessingConfig
+    from depthmaster_ros.processing_config import ProcessingConfig
     from depthmaster_ros.engine.engine import FrameEngine
     from depthmaster_ros.engine.job import FrameJob
 
