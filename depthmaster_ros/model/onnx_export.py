@@ -17,7 +17,7 @@ caps one file at 2 GB): keep the two files together.
 GroupNorm exports as its formula with the mean and the variance reduced one axis at a time (width, height, then
 the group's channels), in float32: exported as one reduction (InstanceNormalization, or ReduceMean over the
 group), ONNX Runtime's CPU kernels sum a whole group in one float32 accumulator, which was 2e-5 off float64 at the
-VAE decoder's 0.4 M elements per group and 6e-5 at 1.3 M (PyTorch's own GroupNorm: 7e-7); one axis at a time
+VAE decoder's 0.4 M elements per group and 6e-5 at 1 M (PyTorch's own GroupNorm: 7e-7); one axis at a time
 the error is 1.4e-6 at 3 M. The eager model is not changed.
 
 Exporter: torch.onnx's TorchScript exporter (``dynamo=False``) at opset 17. The ``dynamo`` exporter also exports
