@@ -85,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
               "test of the software, not a depth result).", file=sys.stderr)
     print(f"{width}x{height} images at processing_res {res}: model at {size[1]}x{size[0]} (WxH), {args.dtype}, "
           "dynamic batch")
+    if args.dtype == "fp16" and pipeline.device.type == "cpu":
+        print("depthmaster-export: note: the export runs the model once in PyTorch, and PyTorch's fp16 convolutions "
+              "on a CPU are about 40x slower than fp32 (the full model at 640x480: hours); export fp16 on the GPU "
+              "(--device cuda), or export fp32 here", file=sys.stderr)
     start = time.perf_counter()
     try:
         export_model(pipeline, output, size)
