@@ -28,6 +28,7 @@ class CameraStream:
         self.temporal = None  # the temporal stage's report on the last frame (None: the stage is off)
         self.last_temporal_reset = ""  # why the temporal stage last reset after the stream's first frame
         self.wants_metric = False  # someone subscribes to depth, points or depth/scale
+        self.nonfinite_fraction = 0.0  # share of the last frame's model output that was NaN/Inf
         self.idle = True
 
     def wanted_topics(self) -> set[str]:
@@ -47,6 +48,7 @@ class CameraStream:
             self.last_temporal_reset = self.temporal.detail
         self.wants_metric = bool(set(outputs) & METRIC_OUTPUTS)
         self.last_missing = products.metric_missing()
+        self.nonfinite_fraction = products.nonfinite_fraction
 
     def metric_state(self) -> Missing | None:
         """Why there is no metric output now: scale_mode none says so even when nobody asks for depth."""
