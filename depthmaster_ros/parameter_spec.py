@@ -29,6 +29,7 @@ class ParameterSpec:
     item_type: type = float  # lists: float (a fixed-length vector) or str (names, any number)
     per_camera: bool = False  # with several cameras, each camera has its own value (parameter CAMERA.NAME)
     rule: Callable[[Any], str | None] | None = None  # a check beyond type and range: the reason, or None
+    note: str = ""  # what ``rule`` demands, for the descriptor and config/depthmaster.yaml
 
     @property
     def type(self) -> type:
@@ -101,10 +102,25 @@ def _check_names(name: str, value: Any) -> str | None:
     return None
 
 
+MAX_TRANSLATION_M = 100.0  # sensors on one robot or rig whose views overlap are meters apart, not kilometers
+EXTRINSIC_NOTE = (f"translation x, y, z within +-{MAX_TRANSLATION_M:g} m; the quaternion is normalised when used, "
+                  "its length between 1e-3 and 1e3")
+
+
 def extrinsic_rule(value: list[float]) -> str | None:
-    """[x, y, z, qx, qy, qz, qw]: the quaternion must have a length (it is normalised when used)."""
-    if math.sqrt(sum(q * q for q in value[3:])) < 1e-9:
+    """[x, y, z, qx, qy, qz, qw]: a translation within ``MAX_TRANSLATION_M`` (a larger one is a unit mistake, mm
+    for m, or a value from another frame: every point would miss the image), and a quaternion with a length (it
+    is normalised when used; a huge one overflows)."""
+    far = [v for v in value[:3] if abs(v) > MAX_TRANSLATION_M]
+    if far:
+        return (f"the translation {value[:3]} is beyond +-{MAX_TRANSLATION_M:g} m (meters from the sensor's optical "
+                "frame to the camera's; millimeters by mistake?)")
+    length = math.hypot(*value[3:])  # no overflow to inf for huge components
+    if length < 1e-9:
         return f"the quaternion [qx, qy, qz, qw] = {value[3:]} has zero length; identity is [0, 0, 0, 1]"
+    if not 1e-3 <= length <= 1e3:
+        return (f"the quaternion [qx, qy, qz, qw] = {value[3:]} has length {length:.3g}; write a unit quaternion "
+                "(identity is [0, 0, 0, 1])")
     return None
 
 
