@@ -28,7 +28,7 @@ $(STAMP): requirements.txt requirements-dev.txt setup.py setup.cfg package.xml
 
 # Two tiers. test/unit: in-process only (no subprocess, no node process or ROS graph, no Ray, no colcon, no
 # torch.compile), about a minute; run it on every change. test/system: processes, the node, Ray, colcon, the
-# README's commands. `make test` runs the fast tier first, then the rest, and prints the slowest tests.
+# commands of the README and docs/. `make test` runs the fast tier first, then the rest, and prints the slowest tests.
 test-fast: setup
 	$(PY) -m pytest -q test/unit --durations=10 $(PYTEST_ARGS)
 

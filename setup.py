@@ -43,6 +43,7 @@ setup(
             "depthmaster-record = depthmaster_ros.tools.record:main",
             "depthmaster-make-tiny-checkpoint = depthmaster_ros.tools.make_tiny_checkpoint:main",
             "depthmaster-make-sample-image = depthmaster_ros.tools.make_sample_image:main",
+            "depthmaster-make-figure = depthmaster_ros.tools.make_figure:main",
         ],
     },
 )

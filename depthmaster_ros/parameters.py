@@ -348,11 +348,39 @@ def _line_of(names: tuple[str, ...], lines: dict[str, int]) -> str:
     return f" line {found[-1]}" if found else ""
 
 
+def _constraints(item: ParameterSpec) -> list[str]:
+    """What a parameter accepts beyond its type, and how it may change, as short phrases."""
+    extra = []
+    if item.allowed:
+        extra.append("one of " + ", ".join(item.allowed))
+    if item.min_value is not None and item.max_value is not None:
+        extra.append(f"range [{item.min_value}, {item.max_value}]")
+    elif item.min_value is not None:
+        extra.append(f">= {item.min_value}")
+    if item.note:
+        extra.append(item.note)
+    if item.per_camera:
+        extra.append("per camera")
+    if item.model:
+        extra.append("changes only while unconfigured")
+    return extra
+
+
+def _yaml_value(value: Any) -> str:
+    """A default as YAML (and ROS) spell it: true/false, quoted strings, lists, numbers."""
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (str, list, tuple)):
+        return json.dumps(list(value) if isinstance(value, tuple) else value)
+    return repr(value)
+
+
 def parameters_yaml() -> str:
     """config/depthmaster.yaml: every parameter with its default, description and constraints, by group. The
     block is ``/**`` so it applies to the node under any name and namespace (a ``depthmaster:`` key would not
     match ``/camera/depthmaster``). Regenerate with ``python -m depthmaster_ros.parameters > config/...``."""
-    import json
     import textwrap
 
     lines = ["# Parameters of the depthmaster node with their defaults: every parameter the node declares.",
@@ -366,31 +394,38 @@ def parameters_yaml() -> str:
     for title, group in groups():
         lines.append(f"    # --- {title}")
         for item in group:
-            extra = []
-            if item.allowed:
-                extra.append("one of " + ", ".join(item.allowed))
-            if item.min_value is not None and item.max_value is not None:
-                extra.append(f"range [{item.min_value}, {item.max_value}]")
-            elif item.min_value is not None:
-                extra.append(f">= {item.min_value}")
-            if item.note:
-                extra.append(item.note)
-            if item.per_camera:
-                extra.append("per camera")
-            if item.model:
-                extra.append("changes only while unconfigured")
+            extra = _constraints(item)
             text = item.description + (" (" + "; ".join(extra) + ")" if extra else "")
             lines += [f"    # {line}" for line in textwrap.wrap(text, 110)]
-            value = item.default
-            if isinstance(value, bool):
-                rendered = "true" if value else "false"
-            elif isinstance(value, (str, list)):
-                rendered = json.dumps(value)
-            else:
-                rendered = repr(value)
-            lines.append(f"    {item.name}: {rendered}")
+            lines.append(f"    {item.name}: {_yaml_value(item.default)}")
     return "\n".join(lines) + "\n"
 
 
+def parameters_markdown() -> str:
+    """docs/parameters.md: the same table as :func:`parameters_yaml`, for reading. Regenerate with
+    ``python -m depthmaster_ros.parameters --markdown > docs/parameters.md``."""
+    lines = ["# Parameters",
+             "",
+             "Every parameter of the `depthmaster` node, by group, with its default, what it accepts and what it "
+             "means. Generated from the parameter table (`depthmaster_ros/parameters.py`, with the parameters the "
+             "scale sources and engine stages declare) by `python -m depthmaster_ros.parameters --markdown > "
+             "docs/parameters.md`; `config/depthmaster.yaml` is generated from the same table and is the file to "
+             "copy and edit. A test keeps both in step with the code.",
+             "",
+             "How parameters are set, which ones change live and what happens to a bad value: "
+             "[node.md](node.md#parameters).",
+             ""]
+    for title, group in groups():
+        lines += [f"## {title}", "", "| parameter | default | accepts | meaning |", "|---|---|---|---|"]
+        for item in group:
+            accepts = _constraints(item) + (["set at start-up only"] if item.read_only else [])
+            cells = [f"`{item.name}`", f"`{_yaml_value(item.default)}`", "; ".join(accepts), item.description]
+            lines.append("| " + " | ".join(cell.replace("|", "\\|").replace("<", "&lt;") for cell in cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
-    print(parameters_yaml(), end="")
+    import sys
+
+    print(parameters_markdown() if sys.argv[1:] == ["--markdown"] else parameters_yaml(), end="")

@@ -153,7 +153,7 @@ class TemporalStage(Stage):
                       "no blending, no lag; with fixed, the calibration follows a moving camera) or align_smooth "
                       "(align, then blend with the previous frame where the two agree: less pixel noise; a pixel "
                       "stays within 0.29 temporal_inlier_threshold of its own frame's value; the lowest flicker and "
-                      "AbsRel in the README's measurements, hence the default).", choices=MODES),
+                      "AbsRel in the measurements of docs/temporal.md, hence the default).", choices=MODES),
         ParameterSpec("temporal_time_constant", 0.3, "align_smooth: seconds of the blend with the previous frame "
                       "(its weight is exp(-dt / this) for frames dt seconds apart, so dropped frames weaken it; "
                       "0 = no blend).", min_value=0.0, max_value=10.0),

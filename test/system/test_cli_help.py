@@ -6,7 +6,8 @@ import sys
 import pytest
 
 
-TOOLS = ["infer", "calibrate", "eval", "bag", "bench", "demo", "play", "record", "train", "fleet", "fleet_bench"]
+TOOLS = ["infer", "calibrate", "eval", "bag", "bench", "demo", "play", "record", "train", "fleet", "fleet_bench",
+         "make_figure"]
 
 
 @pytest.mark.parametrize("tool", TOOLS)

@@ -2,12 +2,12 @@
 that cannot be written (said before the model loads), a lock left by a run that was killed, and --salvage on a
 bag with a damaged chunk in the middle (its index intact: it opens, then stops at the chunk without --salvage)."""
 
+import fcntl
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from depthmaster_ros.rosbag.output_lock import OutputLock
 from depthmaster_ros.samples.sample_bag import write_sample_bag
 
 from bag_helpers import damage_a_middle_chunk, read_all
@@ -22,12 +22,16 @@ def run_cli(*args):
 
 def test_a_second_run_on_the_same_output_is_refused_before_the_model_loads(tmp_path):
     bag = write_sample_bag(tmp_path / "in", frames=2, width=64, height=48)
-    with OutputLock(tmp_path / "out"):  # another run (this process) writes it
+    with open(tmp_path / "out.lock", "w") as held:  # another run (this process) writes it
+        held.write(f"pid {os.getpid()} on robot, started 2026-12-05 10:00:00")
+        held.flush()
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         result = run_cli(bag, tmp_path / "out", "--checkpoint", tmp_path / "no_checkpoint_here")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     line, = result.stderr.strip().splitlines()
-    assert line.startswith(f"depthmaster-bag: output '{tmp_path / 'out'}' is being written by another run "
-                           f"(pid {os.getpid()} on ")
+    assert line == (f"depthmaster-bag: output '{tmp_path / 'out'}' is being written by another run (pid "
+                    f"{os.getpid()} on robot, started 2026-12-05 10:00:00); wait for it to end, or choose another "
+                    "output")
     assert not (tmp_path / "out.partial").exists()
 
 

@@ -5,10 +5,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from depthmaster_ros.parameters import camera_values, check_values, defaults, load_params_file, parameters_yaml, \
-    specs
+from depthmaster_ros.parameters import camera_values, check_values, defaults, groups, load_params_file, \
+    parameters_markdown, parameters_yaml, specs
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "depthmaster.yaml"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "parameters.md"
 
 
 def test_yaml_documents_every_parameter_with_its_default():
@@ -16,6 +17,20 @@ def test_yaml_documents_every_parameter_with_its_default():
     documented = yaml.safe_load(CONFIG.read_text())["/**"]["ros__parameters"]
     assert documented == defaults()
     assert CONFIG.read_text().count("    # ") >= len(specs())  # a description above each
+
+
+def test_docs_page_lists_every_parameter_with_its_default():
+    text = DOCS.read_text()
+    assert text == parameters_markdown(), "regenerate: python -m depthmaster_ros.parameters --markdown > " + str(DOCS)
+    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    assert len(rows) == len(specs())
+    documented = yaml.safe_load(CONFIG.read_text())["/**"]["ros__parameters"]
+    for spec in specs():  # the default as the params file spells it, and the meaning
+        row = next(line for line in rows if line.startswith(f"| `{spec.name}` |"))
+        cells = row.split(" | ")
+        assert yaml.safe_load(cells[1].strip("`")) == documented[spec.name]
+        assert cells[3].rstrip(" |") == spec.description.replace("|", "\\|").replace("<", "&lt;")
+    assert [line[3:] for line in text.splitlines() if line.startswith("## ")] == [title for title, _ in groups()]
 
 
 def test_issue_names_exist():
