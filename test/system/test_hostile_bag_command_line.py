@@ -63,3 +63,21 @@ def test_salvage_past_a_damaged_chunk_after_a_killed_run(tiny_checkpoint, tmp_pa
     assert len(outputs) == served and max(t for t, _ in outputs) > min(t for t, _ in read_all(intact)[
         "/camera/image_raw"][-2:])  # frames after the damage were served
     assert not (tmp_path / "out.lock").exists()
+
+
+def test_the_tools_read_a_params_file_as_ros_does(tmp_path):
+    """A list mixing integers and decimals: rcl refuses it (the node would not start), so the tools do too, with
+    the same line instead of running with a file the node cannot use."""
+    bag = write_sample_bag(tmp_path / "in", frames=2, width=64, height=48)
+    params = tmp_path / "params.yaml"
+    params.write_text("/**:\n  ros__parameters:\n    scale_mode: pointcloud\n"
+                      "    lidar_to_camera: [0.1, 0, 0, 0, 0, 0, 1]\n")
+    for tool, output in (("depthmaster-bag", [tmp_path / "out"]), ("depthmaster-fleet", ["--output", tmp_path])):
+        result = subprocess.run([str(BIN / tool), str(bag), *map(str, output), "--params", str(params),
+                                 "--checkpoint", str(tmp_path / "no_checkpoint_here")], capture_output=True,
+                                text=True, timeout=300)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        line, = result.stderr.strip().splitlines()
+        assert line == (f"{tool}: {params} line 4: lidar_to_camera mixes decimal and integer values in one list; a "
+                        "ROS parameter list holds one type (write every number with a decimal point, e.g. 0.0 for "
+                        "0)"), line
