@@ -74,7 +74,7 @@ class NodeParameters:
         size needs), as reasons."""
         self._node = node
         self._check = check
-        self._type_errors: dict[str, str] = {}
+        self._held_back: dict[str, str] = {}  # live values refused before rclpy's own checks: name -> reason
         self._problems: dict[str, str] = {}  # name -> the line for the log and /diagnostics
         self.refused: dict[str, str] = {}  # start-up values refused: name -> reason
         overrides = node._parameter_overrides  # the -p / --params-file values, before anything is declared
@@ -182,8 +182,9 @@ class NodeParameters:
     # ------------------------------------------------------------------ live changes
     def _coerce(self, parameters: list) -> list:
         """pre-set: integers for doubles become doubles, so the declared type is kept. A value of another wrong
-        type is held back with its reason (rclpy's own type check would only say 'Wrong parameter type, expected
-        2 got 3'), for the validation that follows to refuse with a sentence."""
+        type, or one its own check refuses (a range, NaN, a rule), is held back with its reason (rclpy's own checks
+        would only say 'Wrong parameter type, expected 2 got 3' or 'out of range Min: 0.0, Max: 100.0, value:
+        nan'), for the validation that follows to refuse with the sentence the start-up check and the tools give."""
         result = []
         for parameter in parameters:
             item = spec_for(parameter.name, self.cameras)
@@ -191,8 +192,10 @@ class NodeParameters:
                     parameter.name):
                 value = _as_declared(item, parameter.value)
                 declared = self._node.describe_parameter(parameter.name).type
-                if Parameter(parameter.name, value=value).type_.value != declared:
-                    self._type_errors[parameter.name] = item.check(value, parameter.name) or (
+                wrong_type = Parameter(parameter.name, value=value).type_.value != declared
+                reason = item.check(value, parameter.name)
+                if wrong_type or reason:
+                    self._held_back[parameter.name] = reason or (
                         f"{parameter.name} has the wrong type: {parameter.value!r}")
                     parameter = self._node.get_parameter(parameter.name)  # a placeholder, refused below
                 else:
@@ -201,10 +204,10 @@ class NodeParameters:
         return result
 
     def _validate(self, parameters) -> SetParametersResult:
-        type_errors = [self._type_errors.pop(p.name) for p in parameters if p.name in self._type_errors]
-        self._type_errors.clear()
-        if type_errors:
-            return SetParametersResult(successful=False, reason="; ".join(type_errors))
+        held_back = [self._held_back.pop(p.name) for p in parameters if p.name in self._held_back]
+        self._held_back.clear()
+        if held_back:
+            return SetParametersResult(successful=False, reason="; ".join(held_back))
         changes = {}
         for parameter in parameters:
             item = spec_for(parameter.name, self.cameras)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .io import BagError
 
-MIN_FREE_BYTES = 16 * 2**20  # below this nothing useful fits (metadata, the progress file, a first checkpoint)
+MIN_FREE_BYTES = 64 * 2**10  # below this not even the progress file and a first file's header fit
 
 
 def lock_path(output: Path) -> Path:
@@ -99,10 +99,10 @@ def cannot_write(folder: Path, exc: OSError) -> str:
 
 
 def check_output_folder(output: Path, input_bag: Path, copy_input: bool, warn=lambda line: None) -> None:
-    """Before anything slow: the output's folder has room. BagError when less than ``MIN_FREE_BYTES`` are free; a
-    warning (``warn``) when less than the input's size (twice that with the input copied): depth images and clouds
-    take several times the camera images' bytes, so the output is larger still. A full disk later stops the run
-    resumably. (That the folder can be written is proven by taking the lock in it.)"""
+    """Before anything slow: the output's folder has room. BagError when less than ``MIN_FREE_BYTES`` are free
+    (a full disk); a warning (``warn``) when less than the input's size (twice that with the input copied): depth
+    images and clouds take several times the camera images' bytes, so the output is larger still. A disk that fills
+    during the run stops it resumably. (That the folder can be written is proven by taking the lock in it.)"""
     folder = Path(output).parent
     try:
         free = shutil.disk_usage(folder).free
@@ -111,8 +111,7 @@ def check_output_folder(output: Path, input_bag: Path, copy_input: bool, warn=la
     except OSError:
         return
     if free < MIN_FREE_BYTES:
-        raise BagError(f"only {free / 2**20:.1f} MiB are free in '{folder}': free some space or choose another "
-                       "output")
+        raise BagError(f"only {free // 1024} KiB are free in '{folder}': free some space or choose another output")
     needed = size * (2 if copy_input else 1)
     if free < needed:
         warn(f"only {free / 2**20:.0f} MiB are free in '{folder}', less than the output's least size (about "

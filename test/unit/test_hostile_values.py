@@ -265,8 +265,8 @@ def test_the_output_folder_is_checked_for_room(tmp_path, monkeypatch):
     source.mkdir()
     (source / "in.mcap").write_bytes(b"\0" * 40_000)
     usage = shutil.disk_usage(tmp_path)
-    monkeypatch.setattr(output_lock.shutil, "disk_usage", lambda path: usage._replace(free=1_000_000))
-    with pytest.raises(BagError, match="only 1.0 MiB are free in"):
+    monkeypatch.setattr(output_lock.shutil, "disk_usage", lambda path: usage._replace(free=10_240))
+    with pytest.raises(BagError, match="only 10 KiB are free in"):
         output_lock.check_output_folder(tmp_path / "out", source, True)
     monkeypatch.setattr(output_lock.shutil, "disk_usage", lambda path: usage._replace(free=20 * 2**20))
     warnings = []
