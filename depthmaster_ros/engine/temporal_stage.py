@@ -17,9 +17,10 @@ first frame, or the last reset):
    where they differ more (motion, edges) the aligned map is kept as is, so moving content does not smear.
 3. **reset**: the frame becomes the new reference, unchanged, on the stream's first frame, when the fit is poor
    (fewer than ``temporal_reset_threshold`` of the cells agree: a scene cut, a fast change), when the stamp jumped
-   by more than ``temporal_max_gap`` or went back, when the image size changed, and when the fixed scale changed
-   (a new calibration applies to the frame it is made on). A reset after aligned frames tells the scale stage not
-   to smooth the metric scale across it (``FrameState.rebased``).
+   by more than ``temporal_max_gap`` or went back, when the image size changed, and when a scale set without a fit
+   (the fixed mode's: a source whose ``known_scale`` gives one) changed (a new calibration applies to the frame it
+   is made on). A reset after aligned frames tells the scale stage not to smooth the metric scale across it
+   (``FrameState.rebased``).
 
 In ``fixed`` mode the reference frame's affine frame is the one the calibration applies to, and the alignment
 carries it along a moving camera; in the fitted modes the scale is fitted on the stabilised map. What the stage
@@ -38,7 +39,8 @@ import numpy as np
 from ..parameter_spec import ParameterSpec
 from ..scale.robust_fit import P_SATURATED
 from ..scale.robust_line import robust_line
-from .stage import Stage
+from ..scale.source import get_source
+from .stage import Stage, StageReport
 
 OFF, ALIGN, ALIGN_SMOOTH = "off", "align", "align_smooth"
 MODES = (OFF, ALIGN, ALIGN_SMOOTH)
@@ -49,10 +51,12 @@ MIN_SPREAD = 0.05  # the usable cells' p must span this much (5th-95th percentil
 # half the cells outliers, 64 tries all miss with probability 0.75^64 = 1e-8), and IRLS refines on every cell.
 RANSAC_ITERATIONS = 64
 RANSAC_SAMPLE = 1000
+# Its fields in depth/scale, after the fit's (messages/conversions.py SCALE_LAYOUT), while the stage runs.
+TEMPORAL_LAYOUT = ("temporal_inlier_ratio", "temporal_residual_rms", "temporal_reset")
 
 
 @dataclass(frozen=True)
-class TemporalReport:
+class TemporalReport(StageReport):
     """What the temporal stage did with one frame."""
 
     mode: str
@@ -65,10 +69,16 @@ class TemporalReport:
     gap_s: float = math.nan  # stamp difference to the previous frame
     resets: int = 0  # resets of this stream after its first frame
     frames: int = 0  # frames aligned since the reference was set (0: this frame is the reference)
+    last_reset: str = ""  # why the stream's reference was last set after its first frame ('' before any reset)
 
     @property
     def reset(self) -> bool:
         return self.status == "anchored"
+
+    def scale_fields(self) -> tuple[tuple[str, float], ...]:
+        """The alignment's inlier ratio and residual RMS (NaN where the frame was not aligned), 1.0 if the frame
+        reset the stage's reference else 0.0."""
+        return tuple(zip(TEMPORAL_LAYOUT, (self.inlier_ratio, self.residual_rms, 1.0 if self.reset else 0.0)))
 
 
 def _encode(array: np.ndarray | None) -> dict | None:
@@ -169,6 +179,18 @@ class TemporalStage(Stage):
     def __init__(self):
         self._clear()
         self.resets = 0
+        self.last_reset = ""
+
+    @classmethod
+    def diagnostics(cls, config, report: TemporalReport | None) -> dict:
+        """temporal_mode, and from the camera's last frame: what the stage did, how well it aligned, the frames
+        since the reference was set, the resets and why the last one happened."""
+        values = {"temporal_mode": config.temporal_mode}
+        if report is not None:
+            values.update(temporal_state=report.detail, temporal_inlier_ratio=report.inlier_ratio,
+                          temporal_frames_since_reset=report.frames, temporal_resets=report.resets,
+                          temporal_last_reset=report.last_reset or "-")
+        return values
 
     def _clear(self) -> None:
         self.reference: np.ndarray | None = None  # the last stabilised map on the grid, NaN where unusable
@@ -193,8 +215,10 @@ class TemporalStage(Stage):
         usable = area_grid(low | high, size) <= 1e-6  # cells without a clipped pixel
         stamp_ns = frame.job.stamp_ns
         gap = math.nan if self.stamp_ns is None else (stamp_ns - self.stamp_ns) / 1e9
-        signature = [list(p.shape), config.scale_mode, config.scale, config.shift] \
-            if config.scale_mode == "fixed" else [list(p.shape)]
+        source = get_source(config.scale_mode)
+        known = source.known_scale(config) if source is not None else None  # a scale set without a fit
+        signature = [list(p.shape), config.scale_mode, known.scale, known.shift] if known is not None \
+            else [list(p.shape)]
         line, ratio, rms, why = None, math.nan, math.nan, self._why_not_align(gap, signature, config)
         if not why:
             line, ratio, rms, why = self._align(grid, usable, config)
@@ -202,10 +226,13 @@ class TemporalStage(Stage):
         if why:  # this frame, unchanged, becomes the reference
             if self.reference is not None:
                 self.resets += 1
+            if self.resets:
+                self.last_reset = why
             frame.rebased = self.frames > 0  # the previous frame was in the old reference's affine frame
             self.frames = 0
             stabilised, reference = p, grid
-            report = TemporalReport(status="anchored", detail=why, resets=self.resets, **report_args)
+            report = TemporalReport(status="anchored", detail=why, resets=self.resets, last_reset=self.last_reset,
+                                    **report_args)
         else:
             gain, offset = line
             previous = _like(self.previous, p)
@@ -216,7 +243,8 @@ class TemporalStage(Stage):
                 reference = area_grid(stabilised, size)
             self.frames += 1
             report = TemporalReport(status="aligned", detail=f"aligned: {ratio:.0%} of the image agrees",
-                                    gain=gain, offset=offset, resets=self.resets, frames=self.frames, **report_args)
+                                    gain=gain, offset=offset, resets=self.resets, frames=self.frames,
+                                    last_reset=self.last_reset, **report_args)
         frame.relative = torch.from_numpy(stabilised) if xp is np else stabilised
         frame.reports[self.name] = report
         self.reference = np.where(usable, reference, np.nan).astype(np.float32)  # cells the model clipped: out
@@ -230,7 +258,8 @@ class TemporalStage(Stage):
         if signature[0] != self.signature[0]:
             return f"the image size changed to {signature[0][1]}x{signature[0][0]}"
         if signature != self.signature:
-            return "the fixed scale changed: it applies to this frame"
+            mode = (signature[1:] or self.signature[1:])[0]  # the scale mode that sets the scale without a fit
+            return f"the {mode} scale changed: it applies to this frame"
         if gap < 0:
             return f"the stamp went back by {-gap:.3f} s"
         if gap > config.temporal_max_gap:
@@ -269,7 +298,7 @@ class TemporalStage(Stage):
         return {"reference": _encode(self.reference),
                 "previous": _encode(None if self.previous is None else _like(self.previous, np.zeros(0))),
                 "stamp_ns": self.stamp_ns, "signature": self.signature, "frames": self.frames,
-                "resets": self.resets}
+                "resets": self.resets, "last_reset": self.last_reset}
 
     def restore(self, state: dict) -> None:
         self._clear()
@@ -277,3 +306,4 @@ class TemporalStage(Stage):
         self.previous = _decode(state["previous"])  # numpy; moved to a GPU map's device when used
         self.stamp_ns, self.signature = state["stamp_ns"], state["signature"]
         self.frames, self.resets = state["frames"], state["resets"]
+        self.last_reset = state.get("last_reset", "")  # runs saved before it was kept

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..engine.config import ProcessingConfig
+from ..processing_config import ProcessingConfig
 from ..engine.engine import FrameEngine
 from ..engine.job import FrameJob
-from ..engine.temporal_stage import MODES
+from ..engine.temporal_stage import MODES, TemporalStage
 from ..scale.robust_fit import robust_fit
 from .temporal import sequence_scores
 
@@ -97,7 +97,7 @@ def evaluate_sequence(frames, camera, setups, temporal_modes=MODES, base: dict |
                 raise RuntimeError(f"{setup.name}, temporal_mode {mode}: a frame failed: {failed[0]}")
             depths = [p.depth for p in products]
             scores = sequence_scores(depths, truths, poses, camera.K, cuts, moving)
-            reports = [p.stage_reports.get("temporal") for p in products]
+            reports = [p.stage_reports.get(TemporalStage.name) for p in products]
             resets = [index for index, report in enumerate(reports) if report is not None and report.reset]
             after_cut = None
             if cuts:

@@ -19,7 +19,8 @@ import time
 from collections import deque
 from pathlib import Path
 
-from ..model.backends import BUILTIN_BACKENDS, backend_factory
+from ..model.backends import BUILTIN_BACKENDS, backend_entry
+from ..model.checkpoint_layout import RANDOM_WEIGHTS_WARNING
 from ..rosbag.partial_output import SUMMARY_KEY
 from .bag_task import BagOptions, process_bag
 from .cluster_options import ClusterOptions
@@ -86,7 +87,7 @@ class ModelCluster:
                                                  max_restarts=options.retries, max_task_retries=options.retries)
         # A backend registered in this process goes with them, kept in the object store as long as the cluster
         # (else Ray could not restart an actor that died: ray-project/ray#53727).
-        self._factory = None if values["backend"] in BUILTIN_BACKENDS else ray.put(backend_factory(values["backend"]))
+        self._factory = None if values["backend"] in BUILTIN_BACKENDS else ray.put(backend_entry(values["backend"]))
         if not values["cpu_threads"]:  # torch's default would take every core in every actor
             values = {**values, "cpu_threads": max(1, int(cpus_per_actor))}
         self.actors = [worker.remote(values, max_batch, self._factory) for _ in range(count)]
@@ -99,7 +100,7 @@ class ModelCluster:
         log(f"{count} model actor(s) ({cpus_per_actor:g} CPU, {gpus_per_actor:g} GPU each): {self.description}; "
             f"up to {self.bags_at_once} bags at once ({options.cpus_per_bag:g} CPU each)")
         if self.random_weights:
-            log("WARNING: RANDOM weights: the outputs are meaningless (a smoke test)")
+            log(RANDOM_WEIGHTS_WARNING)
 
     def shutdown(self) -> None:
         import ray

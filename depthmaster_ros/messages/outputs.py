@@ -20,6 +20,6 @@ def output_messages(products, header, topics, stamp_ns: int) -> list[tuple[str, 
     if products.points is not None and "points" in topics:
         messages.append(("points", points_to_cloud(products.points, header)))
     if products.scale is not None and "depth/scale" in topics:
-        temporal = products.stage_reports.get("temporal")  # the temporal stage's report, when it runs
-        messages.append(("depth/scale", scale_to_msg(products.scale, stamp_ns, temporal)))
+        # each stage that reported on the frame adds its fields (in processing order)
+        messages.append(("depth/scale", scale_to_msg(products.scale, stamp_ns, *products.stage_reports.values())))
     return messages

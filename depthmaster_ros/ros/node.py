@@ -27,7 +27,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.clock import Clock, ClockType
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
-from ..engine.config import ProcessingConfig
+from ..processing_config import ProcessingConfig
 from ..engine.engine import FrameEngine
 from ..engine.limits import memory_problem
 from ..messages.conversions import InputError, decode_image, stamp_to_ns
@@ -95,9 +95,9 @@ class DepthMasterNode(LifecycleNode):
 
     # ------------------------------------------------------------------ lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        from ..model.backends import ModelConfig, create_backend
+        from ..model.backends import backend_from_parameters
         from ..model.checkpoint import CheckpointError
-        from ..model.device import apply_cpu_threads
+        from ..model.checkpoint_layout import RANDOM_WEIGHTS_WARNING
 
         refused = self.parameters.refused_reason()
         if refused:  # never run with a default in place of what was asked for
@@ -105,9 +105,8 @@ class DepthMasterNode(LifecycleNode):
             self.get_logger().error(self._problem)
             return TransitionCallbackReturn.FAILURE
         values = self.parameters.values()
-        apply_cpu_threads(values["cpu_threads"])
         try:
-            backend = create_backend(ModelConfig.from_parameters(values))
+            backend = backend_from_parameters(values)
             problem = self._memory_problem(backend, values)
             if problem:
                 raise ValueError(problem)
@@ -126,7 +125,7 @@ class DepthMasterNode(LifecycleNode):
         self.get_logger().info(f"loaded {backend.describe()}" + (f" for cameras {', '.join(cameras)}" if cameras
                                                                   else ""))
         if backend.random_weights:
-            self.get_logger().warning("this checkpoint has RANDOM weights: outputs are meaningless (smoke test only)")
+            self.get_logger().warning(RANDOM_WEIGHTS_WARNING)
         qos = qos_profile(values["output_reliability"], values["output_depth"])
         for stream in self._streams.values():
             for topic, (msgtype, _) in OUTPUT_TOPICS.items():

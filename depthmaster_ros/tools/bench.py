@@ -7,23 +7,17 @@ TFLOP/s of the model stages against their FLOP count (counted on the meta device
 fast configuration (not fp32 eager), the largest difference of its [0, 1] map from the fp32 eager map of the
 same weights on the same image. ``--node`` instead measures image stamp -> depth and cloud received through a
 real ROS graph (the node in its own process). On CUDA every stage is synchronised before its clock stops.
+The harnesses are in ``depthmaster_ros/bench/``; this is their command line.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-import numpy as np
-
-from .cli_options import add_model_options, create_backend, model_values, size_list
+from .cli_options import add_model_options, model_values, size_list
 
 
 def parse_args(argv):
@@ -66,230 +60,14 @@ def parse_args(argv):
     if not (args.random_full or args.random_tiny or args.checkpoint is not None or args.temporal):
         parser.error("give one of --checkpoint PATH, --random-full or --random-tiny (or --temporal alone)")
     args.sizes = [(height, width) for width, height in args.sizes]  # (height, width) from here on
+    args.values = model_values(args)
     return args
 
 
-class StageTimer:
-    def __init__(self, device):
-        import torch
-
-        self.sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
-        self.times: dict[str, list[float]] = {}
-
-    def __call__(self, name, fn, *args):
-        self.sync()
-        start = time.perf_counter()
-        result = fn(*args)
-        self.sync()
-        self.times.setdefault(name, []).append(time.perf_counter() - start)
-        return result
-
-
-def message_builder():
-    """The node's per-frame message construction, or None where rclpy is not importable."""
-    try:
-        from std_msgs.msg import Header
-
-        from ..messages.outputs import output_messages
-        from ..messages.topics import OUTPUT_TOPICS
-    except ImportError:
-        return None
-    header = Header(frame_id="camera_optical_frame")
-    return lambda products: output_messages(products, header, set(OUTPUT_TOPICS), 0)
-
-
-def make_backend(args, dtype=None, fast=True):
-    """The benchmarked backend (``fast``: with the chosen backend; else eager) in ``dtype`` (default --dtype)."""
-    from ..model.architectures import random_pipeline
-    from ..model.backends import PipelineBackend
-
-    values = model_values(args)
-    values["dtype"] = dtype or values["dtype"]
-    if not fast:
-        values["backend"] = "eager"
-    if args.checkpoint:
-        return create_backend(values)
-    pipe = random_pipeline("full" if args.random_full else "tiny", device=values["device"], dtype=values["dtype"])
-    backend = values["backend"]
-    if backend not in ("eager", "compile", "cuda_graphs"):
-        raise ValueError(f"--random-* builds the model in memory; backend {backend!r} needs --checkpoint")
-    pipe.accelerate(compile=backend != "eager", cuda_graphs=backend == "cuda_graphs")
-    return PipelineBackend(pipe, backend)
-
-
-def test_image(args, size):
-    from ..samples.sample_scene import PinholeCamera, render
-
-    if args.image is None:
-        return render(PinholeCamera.with_size(size[1], size[0]))[0]
-    from PIL import Image
-
-    with Image.open(args.image) as image:
-        return np.asarray(image.convert("RGB").resize((size[1], size[0]), Image.BILINEAR))
-
-
-def fast_error(args, backend, sizes) -> dict | None:
-    """Max |fast - fp32 eager| of the [0, 1] map per size, for a configuration that is not fp32 eager."""
-    import torch
-
-    if backend.dtype == torch.float32 and backend.name == "eager":
-        return None
-    reference = make_backend(args, dtype="fp32", fast=False)
-    errors = {}
-    for size in sizes:
-        image = test_image(args, size)
-        fast = backend.infer([image], args.processing_res)[0].float().cpu().numpy()
-        exact = reference.infer([image], args.processing_res)[0].float().cpu().numpy()
-        errors[f"{size[1]}x{size[0]}"] = float(np.abs(fast - exact).max())
-    del reference
-    if backend.device.type == "cuda":
-        torch.cuda.empty_cache()
-    return errors
-
-
-def bench_size(backend, size, args) -> dict:
-    import torch
-
-    from ..engine.config import ProcessingConfig
-    from ..engine.engine import FrameEngine
-    from ..engine.job import FrameJob
-    from ..geometry.intrinsics import CameraIntrinsics
-    from ..geometry.pointcloud import depth_to_points
-    from ..model.flops import stage_flops
-    from ..model.resize import processing_size
-    from ..samples.sample_scene import PinholeCamera
-
-    pipe = backend.pipeline  # the stages, timed one by one
-    height, width = size
-    pinhole = PinholeCamera.with_size(width, height)
-    rgb = test_image(args, size)
-    camera = CameraIntrinsics.from_K(width, height, pinhole.K)
-    config = ProcessingConfig(processing_res=args.processing_res, scale_mode="fixed", scale=0.5, shift=0.1)
-    engine = FrameEngine(backend, max_batch=args.batch)
-    job = FrameJob("", 0, rgb, config, camera=camera, outputs={"relative", "colored", "depth"})
-    build = message_builder()
-    batch = torch.from_numpy(np.stack([rgb] * args.batch)).permute(0, 3, 1, 2).contiguous(
-        memory_format=pipe.memory_format)
-    if pipe.device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(pipe.device)
-
-    timer = StageTimer(pipe.device)
-    for iteration in range(args.warmup + args.iterations):
-        if iteration == args.warmup:
-            timer.times.clear()
-        with torch.inference_mode():
-            x = timer("preprocess", pipe.preprocess, batch, args.processing_res)
-            latent = timer("encode", pipe.encode, x)
-            latent = timer("unet", pipe.predict_latent, latent)
-            prediction = timer("decode", pipe.decode, latent)
-            relatives = timer("postprocess", pipe.to_input_size, prediction, (height, width))
-        for relative in relatives:  # per-frame work, timed per frame and added up per batch below
-            products = timer("postprocess", engine.finish, job, relative)
-            depth = torch.as_tensor(products.depth, device=pipe.device)
-            products.points = timer("cloud", depth_to_points, depth, products.camera, 1, rgb)
-            if build is not None:
-                timer("message build", build, products)
-
-    per_frame = {}
-    for name, values in timer.times.items():
-        values = np.array(values) * 1000.0
-        if name in ("preprocess", "encode", "unet", "decode"):
-            values = values / args.batch  # batch stages: time per frame
-        elif name == "postprocess":  # one batch-level resize + one call per frame, each iteration
-            values = values.reshape(args.iterations, 1 + args.batch).sum(axis=1) / args.batch
-        per_frame[name] = {"p50_ms": float(np.percentile(values, 50)), "p95_ms": float(np.percentile(values, 95))}
-    total = sum(stage["p50_ms"] for stage in per_frame.values())
-    model_ms = sum(per_frame[s]["p50_ms"] for s in ("encode", "unet", "decode"))
-    proc_h, proc_w = processing_size(height, width, args.processing_res)
-    flops = stage_flops(dict(pipe.unet.config), dict(pipe.vae.config), 1, proc_h, proc_w)
-    result = {"size": f"{width}x{height}", "processing_size": f"{proc_w}x{proc_h}", "batch": args.batch,
-              "stages": per_frame, "total_p50_ms": total, "frames_per_s": 1000.0 / total,
-              "model_p50_ms": model_ms, "batch_latency_ms": model_ms * args.batch,
-              "tflop_per_frame": sum(flops.values()) / 1e12,
-              "stage_tflop": {k: v / 1e12 for k, v in flops.items()},
-              "achieved_tflops": sum(flops.values()) / 1e12 / (model_ms / 1000.0)}
-    if pipe.device.type == "cuda":
-        result["peak_gpu_memory_mb"] = torch.cuda.max_memory_allocated(pipe.device) / 2**20
-    return result
-
-
-def node_latency(args) -> dict:
-    """Stamp -> depth and points received, through a node process, at a camera-like 10 Hz. With ``--batch N``
-    the node serves N cameras (``cameras: [cam0, ...]``), every frame is published on all of them with one stamp,
-    and the latency runs until the last camera's outputs are received."""
-    import rclpy
-
-    from ..geometry.intrinsics import CameraIntrinsics
-    from ..messages.conversions import stamp_to_ns
-    from ..ros.client import DepthMasterClient
-    from ..samples.sample_scene import PinholeCamera
-    from ..samples.tiny_checkpoint import write_tiny_checkpoint
-
-    workdir = Path(tempfile.mkdtemp(prefix="depthmaster-bench-"))
-    checkpoint = args.checkpoint
-    if not checkpoint:
-        if args.random_full:
-            raise SystemExit("--node needs --checkpoint or --random-tiny (a full random checkpoint is 5 GB)")
-        checkpoint = str(write_tiny_checkpoint(workdir / "tiny"))
-    height, width = args.sizes[0]
-    values = model_values(args)
-    command = [str(Path(sys.executable).parent / "depthmaster-node"), "--ros-args", "-r", "__ns:=/bench",
-               "-p", f"checkpoint:={checkpoint}", "-p", f"device:={values['device']}",
-               "-p", f"dtype:={values['dtype']}", "-p", f"backend:={values['backend']}",
-               "-p", f"cpu_threads:={values['cpu_threads']}", "-p", f"processing_res:={args.processing_res}",
-               "-p", "scale_mode:=fixed", "-p", f"warmup_size:={width}x{height}"]
-    names = [f"cam{i}" for i in range(args.batch)] if args.batch > 1 else [""]
-    if args.batch > 1:
-        command += ["-p", f"cameras:=[{','.join(names)}]"]
-    log = open(workdir / "node.log", "w")
-    node = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
-    rclpy.init()
-    clients = [DepthMasterClient(namespace="/bench" + (f"/{name}" if name else ""), outputs=("depth", "points"),
-                                 name=f"bench_client{index}") for index, name in enumerate(names)]
-    latencies, lost = [], 0
-    try:
-        for client in clients:
-            if not client.wait_for_node(1800):
-                raise SystemExit(f"the node did not come up; log: {workdir / 'node.log'}")
-        pinhole = PinholeCamera.with_size(width, height)
-        camera = CameraIntrinsics.from_K(width, height, pinhole.K)
-        rgb = test_image(args, (height, width))
-        frames = args.warmup + args.iterations
-        clock = clients[0].get_clock()
-        for index in range(frames):
-            stamp = clock.now().nanoseconds
-            for client in clients:
-                client.publish_frame(rgb, camera, stamp)
-
-            def served():
-                return all(any(stamp_to_ns(m.header.stamp) == stamp for m in client.received[t])
-                           for client in clients for t in ("depth", "points"))
-
-            # Warm-up frames may compile; a timed frame not served within 10 s is counted as lost.
-            answered = clients[0].spin_until(served, 60.0 if index < args.warmup else 10.0)
-            if index >= args.warmup:
-                if answered:
-                    latencies.append((clock.now().nanoseconds - stamp) / 1e6)
-                else:
-                    lost += 1
-            clients[0].spin_until(lambda: False, 0.1)  # 10 Hz
-    finally:
-        for client in clients:
-            client.destroy_node()
-        rclpy.try_shutdown()
-        node.send_signal(signal.SIGINT)
-        node.wait(60)
-        log.close()
-    values = np.array(latencies)
-    return {"frames": int(values.size), "lost": lost, "cameras": len(names),
-            "p50_ms": float(np.percentile(values, 50)) if values.size else None,
-            "p95_ms": float(np.percentile(values, 95)) if values.size else None}
-
-
 def temporal(args, backend) -> int:
-    """--temporal: the temporal stage's flicker and AbsRel tables (tools/temporal_report.py)."""
+    """--temporal: the temporal stage's flicker and AbsRel tables (bench/temporal_report.py)."""
     from ..samples.drifting_sequence import Drift
-    from .temporal_report import temporal_report
+    from ..bench.temporal_report import temporal_report
 
     height, width = args.sizes[0]
     results, text = temporal_report(width, height, args.frames, backend, args.processing_res,
@@ -302,11 +80,14 @@ def temporal(args, backend) -> int:
     return 0
 
 
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from ..model import CheckpointError
 
     if args.node:
+        from ..bench.node_latency import node_latency
+
         result = node_latency(args)
         print(f"depthmaster-bench --node: image stamp -> depth and points received ({result['cameras']} "
               f"camera(s) per frame), {result['frames']} frames ({result['lost']} lost): "
@@ -315,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             args.json.write_text(json.dumps({"node_latency": result}, indent=2))
         return 0 if result["frames"] else 1
+    from ..bench.model_stages import bench_size, fast_error, make_backend
+
     try:
         backend = make_backend(args) if args.checkpoint or args.random_full or args.random_tiny else None
     except (CheckpointError, ValueError) as exc:
@@ -353,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  max |fast - fp32| of the [0, 1] map: {result['max_abs_error_vs_fp32']:.2e}")
     if args.json:
         args.json.write_text(json.dumps({"model": backend.describe(), "device": device_name,
-                                         "dtype": model_values(args)["dtype"], "backend": backend.name,
+                                         "dtype": args.values["dtype"], "backend": backend.name,
                                          "results": results}, indent=2))
     return 0
 

@@ -13,7 +13,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli_options import add_model_options, create_backend, model_values, size_list
+from ..model.backends import backend_from_parameters
+from ..model.checkpoint_layout import RANDOM_WEIGHTS_WARNING
+from .cli_options import add_model_options, model_values, size_list
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,13 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     values = model_values(args)
     try:
         dataset = EvalDataset(SPECS[args.dataset], args.data_root, args.filenames)
-        backend = create_backend(values)
+        backend = backend_from_parameters(values)
     except (DatasetError, CheckpointError, ValueError) as exc:
         print(f"depthmaster-eval: {exc}", file=sys.stderr)
         return 2
     print(f"depthmaster-eval: {backend.describe()}", file=sys.stderr)
     if backend.random_weights:
-        print("depthmaster-eval: WARNING: RANDOM weights: the metrics are meaningless", file=sys.stderr)
+        print(f"depthmaster-eval: {RANDOM_WEIGHTS_WARNING}", file=sys.stderr)
     total = len(dataset) if args.limit is None else min(args.limit, len(dataset))
     try:
         with tqdm(total=total, desc=args.dataset, unit="image", file=sys.stderr) as progress:
@@ -79,23 +81,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def temporal_evaluation(args) -> int:
-    """--temporal: the temporal stage's tables on the sample sequences (tools/temporal_report.py)."""
+    """--temporal: the temporal stage's tables on the sample sequences (bench/temporal_report.py)."""
     import json
 
     from ..model.checkpoint import CheckpointError
-    from .temporal_report import temporal_report
+    from ..bench.temporal_report import temporal_report
 
     backend = None
     if not args.synthetic:
         values = model_values(args)
         try:
-            backend = create_backend(values)
+            backend = backend_from_parameters(values)
         except (CheckpointError, ValueError) as exc:
             print(f"depthmaster-eval: {exc} (--synthetic runs without a model)", file=sys.stderr)
             return 2
         print(f"depthmaster-eval: {backend.describe()}", file=sys.stderr)
         if backend.random_weights:
-            print("depthmaster-eval: WARNING: RANDOM weights: the metrics are meaningless", file=sys.stderr)
+            print(f"depthmaster-eval: {RANDOM_WEIGHTS_WARNING}", file=sys.stderr)
     if args.frames < 2:
         print(f"depthmaster-eval: --frames must be >= 2, got {args.frames}", file=sys.stderr)
         return 2

@@ -106,17 +106,34 @@ def ros2_tools(tmp_path_factory):
     return site
 
 
-def ros2(site, install_tree, *args, **kwargs):
-    env = {**os.environ, "PYTHONPATH": str(site), "AMENT_PREFIX_PATH": f"{install_tree}:{sys.prefix}"}
+def ros2(site, install_tree, *args, pythonpath=(), **kwargs):
+    """``ros2 ARGS`` with the install tree sourced; ``pythonpath``: more folders for its processes."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, (site, *pythonpath))),
+           "AMENT_PREFIX_PATH": f"{install_tree}:{sys.prefix}"}
     command = [sys.executable, "-c", "import sys; from ros2cli.cli import main; sys.argv[0] = 'ros2'; "
                "sys.exit(main())", *args]
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
 
 
+def ctrl_c(launch, client) -> str:
+    """Ctrl-C in the terminal of a ``ros2 launch`` (SIGINT to its process group, so its node gets it from the
+    terminal and again from launch) and its output; it is killed if still running after that, or if the test failed
+    first. ``client``: the test's node, destroyed."""
+    import signal
+
+    try:
+        if launch.poll() is None:
+            os.killpg(launch.pid, signal.SIGINT)
+        return launch.communicate(timeout=60)[0]
+    finally:
+        client.destroy_node()
+        if launch.poll() is None:
+            os.killpg(launch.pid, signal.SIGKILL)
+
+
 def test_ros2_launch_ends_with_exit_code_0_on_ctrl_c(install_tree, ros2_tools, tiny_checkpoint, tmp_path, ros):
     """As a robot engineer runs it: ros2 launch, wait for the node to be active, Ctrl-C in the terminal (SIGINT
     to the whole process group, so the node gets it from the terminal and again from launch)."""
-    import signal
     import time
 
     from node_process import lifecycle
@@ -127,6 +144,7 @@ def test_ros2_launch_ends_with_exit_code_0_on_ctrl_c(install_tree, ros2_tools, t
     launch = ros2(ros2_tools, install_tree, "launch", "depthmaster_ros", "depthmaster.launch.py",
                   f"params_file:={params}", "namespace:=launched", start_new_session=True)
     client = DepthMasterClient(namespace="/launched", outputs=("depth/relative",), name="launch_probe")
+    running = False
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and launch.poll() is None:
@@ -134,13 +152,46 @@ def test_ros2_launch_ends_with_exit_code_0_on_ctrl_c(install_tree, ros2_tools, t
                     == "active":
                 break
             time.sleep(0.5)
-        assert launch.poll() is None, launch.communicate()[0]
-        os.killpg(launch.pid, signal.SIGINT)
-        output, _ = launch.communicate(timeout=60)
+        running = launch.poll() is None
     finally:
-        client.destroy_node()
-        if launch.poll() is None:
-            os.killpg(launch.pid, signal.SIGKILL)
+        output = ctrl_c(launch, client)
+    assert running, output
     assert launch.returncode == 0, output
     assert "process has finished cleanly" in output and "process has died" not in output, output
     assert "Traceback" not in output, output
+
+
+def test_ros2_launch_runs_a_plugin_installed_beside_the_package(install_tree, ros2_tools, tmp_path, ros):
+    """A plug-in package installed beside this one (test/plugin_package.py, by pip into its own folder on the
+    PYTHONPATH): the launch file's node takes its backend and scale mode from the params file, with no edit here."""
+    import time
+
+    import numpy as np
+
+    from depthmaster_ros.ros.client import DepthMasterClient
+    from node_process import image_array, sample_frame
+    from plugin_package import write_package
+
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--no-build-isolation",
+                    "--target", str(site), str(write_package(tmp_path / "src"))], check=True, capture_output=True,
+                   timeout=600)
+    params = tmp_path / "params.yaml"
+    params.write_text("/**:\n  ros__parameters:\n    backend: ramp\n    ramp_low: 0.4\n    ramp_high: 0.4\n"
+                      "    scale_mode: surveyed\n    surveyed_scale: 0.5\n    surveyed_shift: 0.0\n")
+    launch = ros2(ros2_tools, install_tree, "launch", "depthmaster_ros", "depthmaster.launch.py",
+                  f"params_file:={params}", "namespace:=plugged", pythonpath=[site], start_new_session=True)
+    client = DepthMasterClient(namespace="/plugged", outputs=("depth",), name="launch_plugin_probe")
+    try:
+        rgb, camera = sample_frame(64, 48)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and launch.poll() is None and not client.received["depth"]:
+            client.publish_frame(rgb, camera, time.time_ns())  # until the node is up and answers
+            client.spin_until(lambda: bool(client.received["depth"]), 2.0)
+        depth = [image_array(msg) for msg in client.received["depth"][:1]]
+    finally:
+        output = ctrl_c(launch, client)
+    assert depth, output
+    # p = 0.4 everywhere, s = 0.5, t = 0: depth = 1 / (0.5 * 0.4)^2 = 25 m
+    assert np.allclose(depth[0], 25.0, rtol=1e-5)
+    assert launch.returncode == 0 and "loaded ramp backend (0.4 to 0.4)" in output, output

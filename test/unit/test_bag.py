@@ -10,7 +10,7 @@ import pytest
 from rclpy.serialization import deserialize_message, serialize_message
 
 from depthmaster_ros.geometry.intrinsics import CameraIntrinsics
-from depthmaster_ros.engine.config import ProcessingConfig
+from depthmaster_ros.processing_config import ProcessingConfig
 from depthmaster_ros.engine.engine import FrameEngine
 from depthmaster_ros.engine.job import FrameJob
 from depthmaster_ros.model.backends import PipelineBackend
@@ -21,9 +21,9 @@ from depthmaster_ros.rosbag.run_state import RunState
 from depthmaster_ros.samples.sample_bag import LIDAR_TO_CAMERA, TOPICS, write_sample_bag
 from depthmaster_ros.rosbag.topics import choose_topics
 from depthmaster_ros.messages.conversions import make_header
+from depthmaster_ros.engine.temporal_stage import TEMPORAL_LAYOUT
 from depthmaster_ros.messages.conversions import (
     SCALE_LAYOUT,
-    TEMPORAL_LAYOUT,
     array_to_image,
     camera_info_to_intrinsics,
     depth_image_to_meters,

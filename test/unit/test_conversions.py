@@ -158,8 +158,8 @@ def test_scale_message_layout():
 
 def test_scale_message_appends_the_temporal_stage_fields():
     """With the temporal stage on, its fit quality follows the 7 fields (their indices unchanged)."""
-    from depthmaster_ros.engine.temporal_stage import TemporalReport
-    from depthmaster_ros.messages.conversions import SCALE_LAYOUT, TEMPORAL_LAYOUT, scale_to_msg
+    from depthmaster_ros.engine.temporal_stage import TEMPORAL_LAYOUT, TemporalReport
+    from depthmaster_ros.messages.conversions import SCALE_LAYOUT, scale_to_msg
     from depthmaster_ros.scale.robust_fit import ScaleFit
 
     fit = ScaleFit(0.5, 0.1, "sparse_depth", 0.8, 0.01, 500, age=0.2)

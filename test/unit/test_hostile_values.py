@@ -14,7 +14,7 @@ import pytest
 from sensor_msgs.msg import CompressedImage, PointCloud2, PointField
 from std_msgs.msg import Header
 
-from depthmaster_ros.engine.config import ProcessingConfig
+from depthmaster_ros.processing_config import ProcessingConfig
 from depthmaster_ros.engine.engine import FrameEngine
 from depthmaster_ros.engine.job import FrameJob, Why
 from depthmaster_ros.engine.limits import frame_problem
