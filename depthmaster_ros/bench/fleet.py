@@ -45,6 +45,7 @@ def bench(args, folder: Path) -> int:
     from ..engine.job import FrameJob
     from ..fleet.bag_task import BagOptions
     from ..fleet.inputs import FleetInput
+    from ..fleet.local_ray import LocalRay
     from ..fleet.runner import ClusterOptions, FleetRun, ModelCluster
     from ..model.backends import backend_from_parameters
     from ..parameters import defaults
@@ -85,10 +86,8 @@ def bench(args, folder: Path) -> int:
     report("depthmaster-bag (1 process)", time.perf_counter() - began, cpu_since(cpu))
     del backend
 
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address="local", num_cpus=args.num_cpus or os.cpu_count(), include_dashboard=False,
-                 log_to_driver=False)
+    local = None if ray.is_initialized() else LocalRay(num_cpus=args.num_cpus or os.cpu_count(),
+                                                       include_dashboard=False, log_to_driver=False)
     try:
         options = BagOptions(inputs=inputs, batch=args.batch)
         for count in args.actor_counts:
@@ -117,8 +116,8 @@ def bench(args, folder: Path) -> int:
                    f"   ({cluster.bags_at_once} bags at once; Ray idle {1000 * idle_rate:.0f} CPU ms/s not counted; "
                    f"{started} worker processes started in the run, each importing torch and rclpy once)")
     finally:
-        if started:
-            ray.shutdown()
+        if local is not None:
+            local.shutdown()
     base = results[0]
     for row in results[1:]:
         print(f"  {row['runner']}: {row['fps'] / base['fps']:.2f}x the single process's frames/s; "

@@ -18,6 +18,7 @@ and with no subscriber at all no inference runs.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from .diagnostics import NodeSummary, camera_status, diagnostic_array
 from .input_subscription import InputSubscription, qos_profile, starvation_hint
 from .latest_frame import LatestFrames
 from .node_parameters import NodeParameters
+from .tf_extrinsics import TfExtrinsics
 
 NODE_NAME = "depthmaster"
 
@@ -72,6 +74,7 @@ class DepthMasterNode(LifecycleNode):
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         # wall-clock timers: with use_sim_time the node's clock stands still when a bag is paused or over, but
         # /diagnostics and the QoS follow-up must go on
+        self._extrinsics = TfExtrinsics(self.get_parameter("extrinsics_source").value, node=self)
         self._steady = Clock(clock_type=ClockType.STEADY_TIME)
         self.create_timer(self.get_parameter("diagnostics_period").value, self._publish_diagnostics,
                           clock=self._steady)
@@ -345,7 +348,9 @@ class DepthMasterNode(LifecycleNode):
                                         config.metric_source_tolerance,
                                         lambda name: stream.publisher_count(name) > 0)
         job, problems = stream.pairing.job(stream.name, stamp_ns, rgb, config, needed_outputs(topics),
-                                           context=(msg.header, topics), frame_id=msg.header.frame_id)
+                                           context=(msg.header, topics), frame_id=msg.header.frame_id,
+                                           extrinsics=functools.partial(self._extrinsics.apply,
+                                                                        camera_frame=msg.header.frame_id))
         for kind, reason in problems:
             self._reject(stream, kind, reason)
         return job
@@ -401,6 +406,7 @@ class DepthMasterNode(LifecycleNode):
         if not self.get_clock().now().nanoseconds:
             stats["latency"] = ("unknown: use_sim_time is true and no /clock message has arrived, so the node's "
                                 "time is 0 (is the bag played with --clock?)")
+        stats.update(self._extrinsics.report(stream.config))
         starved = self._starved(stream, stats) if summary.lifecycle_state == "active" else ""
         return camera_status(self.get_name(), summary, stream, stats, starved)
 

@@ -27,6 +27,7 @@ from rclpy.parameter import Parameter
 
 from ..parameters import CROSS_RULES, RENAMED, check_values, defaults, normalize, per_camera_names, spec, spec_for, \
     specs, suggest, translate_renamed
+from .user_commands import lifecycle_command, param_set_command
 
 _TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
           float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING,
@@ -111,8 +112,9 @@ class NodeParameters:
             return ""
         names = sorted(self.refused)
         return ("start-up value(s) refused: " + "; ".join(dict.fromkeys(self.refused[name] for name in names))
-                + f". Set {', '.join(names)} to valid values (ros2 param set "
-                f"{self._node.get_fully_qualified_name()} NAME VALUE) and configure again, or restart with them")
+                + f". Set {', '.join(names)} to valid values ("
+                f"{param_set_command(self._node.get_fully_qualified_name(), 'NAME', 'VALUE')}) and configure again, "
+                "or restart with them")
 
     def _changed(self, parameters, on_change: Callable[[], None]) -> None:
         for parameter in parameters:  # a valid value was set: its start-up refusal no longer holds
@@ -215,8 +217,8 @@ class NodeParameters:
                 if item.model and self._node.lifecycle_state != "unconfigured":
                     return SetParametersResult(successful=False, reason=(
                         f"{parameter.name} is read when the model loads: change it while the node is unconfigured "
-                        f"(ros2 lifecycle set {self._node.get_fully_qualified_name()} deactivate, then cleanup; set "
-                        "it; then configure and activate)"))
+                        f"({lifecycle_command(self._node.get_fully_qualified_name(), 'deactivate')}, then cleanup; "
+                        "set it; then configure and activate)"))
                 changes[parameter.name] = normalize(parameter.name, parameter.value, self.cameras)
         problems = check_values({**self.values(), **changes}) if changes else []
         if changes and not problems:

@@ -107,10 +107,12 @@ def _start(node) -> None:
             raise DuplicateName(reason)
         node.warn_at_start(reason)
     if node.get_parameter("autostart").value and not node.autostart():
+        from .user_commands import lifecycle_command
+
         node.get_logger().error("autostart failed; the node stays up (unconfigured) and reports why on "
                                 "/diagnostics. Fix the cause (the model parameters such as checkpoint can be "
-                                "set while unconfigured) and configure again: ros2 lifecycle set "
-                                f"{node.get_fully_qualified_name()} configure")
+                                "set while unconfigured) and configure again: "
+                                + lifecycle_command(node.get_fully_qualified_name(), "configure"))
 
 
 def _rcl_reason(exc: Exception) -> str:

@@ -41,7 +41,9 @@ class MeasurementInput:
     is fitted without it. ``at_stamp_of``: paired at the stamp of that other input's message rather than the
     image's (the camera info of a depth image). ``published_with_image``: a live node waits up to the pairing
     tolerance for the message with the image's exact stamp (a registered depth image comes with its colour
-    image). ``option``: the depthmaster-bag option naming its topic (default ``--NAME-topic``).
+    image). ``option``: the depthmaster-bag option naming its topic (default ``--NAME-topic``). ``extrinsic``: the
+    source's parameter holding the transform from this measurement's frame to the camera's optical frame ([x, y, z,
+    qx, qy, qz, qw]); a node with TF looks it up instead, from the message's frame_id to the image's.
     """
 
     name: str
@@ -52,6 +54,7 @@ class MeasurementInput:
     at_stamp_of: str | None = None
     published_with_image: bool = False
     option: str | None = None
+    extrinsic: str | None = None
 
     def __post_init__(self):
         if self.kind not in MEASUREMENT_KINDS:

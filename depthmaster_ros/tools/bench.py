@@ -21,7 +21,7 @@ from .cli_options import add_model_options, model_values, size_list
 
 
 def parse_args(argv):
-    from ..samples.drifting_sequence import Drift
+    from ..samples.drifting_sequence import LOOP_SECONDS, Drift
 
     parser = argparse.ArgumentParser(prog="depthmaster-bench", description=__doc__.split("\n\n")[0])
     add_model_options(parser)
@@ -38,12 +38,15 @@ def parse_args(argv):
     parser.add_argument("--iterations", type=int, default=10, help="timed iterations (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed iterations first (default 2)")
     parser.add_argument("--node", action="store_true", help="measure stamp-to-publish latency through the node")
-    parser.add_argument("--temporal", action="store_true", help="measure the temporal stage instead: flicker and "
-                        "AbsRel of metric depth on the generated sample sequences (moving camera, static camera, "
-                        "scene cut; the first --sizes), with temporal_mode off, align and align_smooth in each "
-                        "scale mode; without --checkpoint / --random-* the predictions are simulated drifting ones "
-                        "(a known answer, no model)")
+    parser.add_argument("--temporal", action="store_true", help="measure the temporal stage instead: flicker, TAE "
+                        "and AbsRel of metric depth on the generated sample sequences (moving camera, static camera, "
+                        "approaching object, scene cut, long loop; the first --sizes), with temporal_mode off, align "
+                        "and align_smooth in each scale mode, and the stage's own cost per frame; without "
+                        "--checkpoint / --random-* the predictions are simulated drifting ones (a known answer, no "
+                        "model)")
     parser.add_argument("--frames", type=int, default=30, help="--temporal: frames per sequence (default 30)")
+    parser.add_argument("--loop-seconds", type=float, default=LOOP_SECONDS, help="--temporal: the long loop out "
+                        f"and back to the start, seconds at 10 Hz (default {LOOP_SECONDS:g}; 0: none)")
     parser.add_argument("--seed", type=int, default=0, help="--temporal, simulated predictions: the random seed of "
                         "their per-frame distortion (default 0)")
     parser.add_argument("--noise", type=float, default=Drift().noise, help="--temporal, simulated predictions: "
@@ -53,8 +56,8 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.batch < 1 or args.iterations < 1 or args.warmup < 0:
         parser.error("--batch and --iterations must be >= 1, --warmup >= 0")
-    if args.frames < 2 or args.noise < 0:
-        parser.error("--frames must be >= 2 and --noise >= 0")
+    if args.frames < 2 or args.noise < 0 or args.loop_seconds < 0:
+        parser.error("--frames must be >= 2, --noise and --loop-seconds >= 0")
     if (args.random_full or args.random_tiny) and args.checkpoint is not None:
         parser.error("give one of --checkpoint PATH, --random-full or --random-tiny")
     if not (args.random_full or args.random_tiny or args.checkpoint is not None or args.temporal):
@@ -65,16 +68,25 @@ def parse_args(argv):
 
 
 def temporal(args, backend) -> int:
-    """--temporal: the temporal stage's flicker and AbsRel tables (bench/temporal_report.py)."""
-    from ..samples.drifting_sequence import Drift
+    """--temporal: the temporal stage's flicker, TAE and AbsRel tables and its cost per frame
+    (bench/temporal_report.py)."""
+    from statistics import median
+
     from ..bench.temporal_report import temporal_report
+    from ..samples.drifting_sequence import Drift
 
     height, width = args.sizes[0]
     results, text = temporal_report(width, height, args.frames, backend, args.processing_res,
-                                    Drift(noise=args.noise), args.seed)
+                                    Drift(noise=args.noise), args.seed, args.loop_seconds)
     print(f"depthmaster-bench --temporal: {'the model' if backend is not None else 'no model'}; "
           f"{args.frames} frames per sequence\n")
     print(text)
+    for mode in ("align", "align_smooth"):
+        costs = [row["temporal_ms"] for rows in results.values() for row in rows
+                 if row.get("temporal_mode") == mode]
+        if costs:
+            print(f"temporal stage, {mode}: {median(costs):.2f} ms per frame at {width}x{height} (the median of "
+                  f"the {len(costs)} runs' medians, {min(costs):.2f} to {max(costs):.2f})")
     if args.json:
         args.json.write_text(json.dumps({"temporal": results}, indent=2))
     return 0

@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from ..model.checkpoint import CheckpointError
+    from ..ros.user_commands import DEFAULT_NODE, param_set_command
     from ..scale.robust_fit import robust_fit
     from .infer import read_rgb
 
@@ -69,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
           f"relative residual RMS {fit.residual_rms:.4f})")
     print("\nFor the node (params file or command line):")
     print(f"    scale_mode: fixed\n    scale: {fit.scale:.6f}\n    shift: {fit.shift:.6f}")
-    print(f"    ros2 param set /depthmaster scale {fit.scale:.6f}; ros2 param set /depthmaster shift {fit.shift:.6f}")
+    print("    " + "; ".join(param_set_command(DEFAULT_NODE, name, f"{value:.6f}")
+                            for name, value in (("scale", fit.scale), ("shift", fit.shift))))
     return 0
 
 

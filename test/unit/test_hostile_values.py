@@ -97,6 +97,22 @@ def test_absurd_values_are_refused_with_the_bound(values, problem):
     assert any(problem in p for p in check_values(values)), check_values(values)
 
 
+def test_the_translation_bound_is_for_typed_extrinsics_not_for_tf():
+    """A LiDAR cloud in the map frame is hundreds of meters from the camera: TF's transform is used, while the
+    same value typed as lidar_to_camera is the unit mistake the bound catches. (Guards the TF extrinsics against
+    the bound; not a case that failed before.)"""
+    from depthmaster_ros.ros.tf_extrinsics import TfExtrinsics
+
+    far = [350.0, -120.0, 4.0, 0.0, 0.0, 0.0, 1.0]
+    with pytest.raises(ValueError, match="is beyond \\+-100 m"):
+        ProcessingConfig(scale_mode="pointcloud", lidar_to_camera=far)
+    extrinsics = TfExtrinsics("tf", lookup=lambda target, source: far)
+    config, unusable = extrinsics.apply(ProcessingConfig(scale_mode="pointcloud"), {"lidar_points": "map"}, "cam")
+    assert config.lidar_to_camera == tuple(far) and unusable == {}
+    with pytest.raises(ValueError, match="finite numbers"):
+        config.with_measured(lidar_to_camera=[math.nan] * 7)
+
+
 def test_every_numeric_parameter_states_its_bounds():
     """In config/depthmaster.yaml and in the ROS descriptor (what ``ros2 param describe`` shows)."""
     from depthmaster_ros.ros.node_parameters import descriptor

@@ -8,7 +8,7 @@ import pytest
 from depthmaster_ros.messages.conversions import stamp_to_ns
 from depthmaster_ros.parameters import check_values, parameters_yaml, spec
 from depthmaster_ros.rosbag.bag_run import BagRun
-from depthmaster_ros.rosbag.io import BagError, open_reader
+from depthmaster_ros.rosbag.io import open_reader
 from depthmaster_ros.rosbag.topics import choose_topics
 from depthmaster_ros.samples.sample_bag import TOPICS, write_sample_bag
 from depthmaster_ros.scale.source import scale_modes
@@ -29,9 +29,8 @@ def test_depthmaster_bag_finds_its_topic_and_serves_it(toy, tmp_path):
     bag = write_sample_bag(tmp_path / "in", frames=4, width=64, height=48)
     reader = open_reader(bag)
     try:
-        with pytest.raises(BagError, match="several toy depth image .* topics: /camera/depth_truth, /lidar/depth; "
-                                           "choose one with --toy-depth-topic"):
-            choose_topics(reader, scale_mode="toy_depth")
+        # found like the built-in sources' inputs: of the bag's two depth images, the one not named as ground truth
+        assert choose_topics(reader, scale_mode="toy_depth")["toy/depth"] == TOPICS["lidar_depth"]
         topics = choose_topics(reader, scale_mode="toy_depth", inputs={"toy/depth": TOPICS["truth"]})
     finally:
         reader.close()

@@ -61,7 +61,7 @@ def test_its_fields_follow_the_fit_and_the_temporal_stages_in_depth_scale(toy_st
     assert np.allclose(products.relative, MAP + 0.05)  # the stage ran before the outputs
     [(topic, msg)] = [m for m in output_messages(products, make_header(0, "cam"), {"depth/scale"}, 2_000_000_000)]
     names = SCALE_LAYOUT + TEMPORAL_LAYOUT + ("toy_mean", "toy_frames")
-    assert topic == "depth/scale" and msg.layout.dim[0].label == ",".join(names) and msg.layout.dim[0].size == 12
+    assert topic == "depth/scale" and msg.layout.dim[0].label == ",".join(names) and msg.layout.dim[0].size == len(names) == 15
     data = dict(zip(names, msg.data))
     assert data["stamp"] == 2.0 and data["scale"] == 0.5 and data["temporal_reset"] == 1.0
     assert data["toy_mean"] == pytest.approx(float(MAP.mean()) + 0.05, abs=1e-6) and data["toy_frames"] == 1.0
@@ -103,7 +103,8 @@ def test_the_temporal_stage_reports_its_own_diagnostics_and_fields():
     assert TemporalStage.diagnostics(off.updated(temporal_mode="align"), report) == {
         "temporal_mode": "align", "temporal_state": "aligned: 97% of the image agrees", "temporal_inlier_ratio": 0.97,
         "temporal_frames_since_reset": 4, "temporal_resets": 2,
-        "temporal_last_reset": "2.00 s since the previous frame (> temporal_max_gap 1.0 s)"}
+        "temporal_last_reset": "2.00 s since the previous frame (> temporal_max_gap 1.0 s)",
+        "temporal_key_frames": 0, "temporal_key_frame_age_s": "-", "temporal_drift": "-"}
     assert TemporalStage.diagnostics(off, TemporalReport("align", "anchored", "first"))["temporal_last_reset"] == "-"
     fields = TemporalReport("align", "anchored", "first").scale_fields()
     assert [name for name, _ in fields] == list(TEMPORAL_LAYOUT) and math.isnan(fields[0][1]) and fields[2][1] == 1.0
