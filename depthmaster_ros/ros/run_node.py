@@ -98,14 +98,25 @@ def main(args: list[str] | None = None) -> int:
 
 
 def _start(node) -> None:
-    """The duplicate-name check, then autostart. DuplicateName if refused."""
+    """The duplicate-name check, then autostart. DuplicateName if refused. A twin found before the model loads
+    costs no model; under load discovery can take longer than the check's window, so the graph is looked at once
+    more after configure (seconds later)."""
     from .unique_name import DuplicateName, duplicate_of
 
     reason = duplicate_of(node)
+    started = reason is None
+    if started:
+        _autostart(node)
+        reason = duplicate_of(node, discovery_s=0.0)
     if reason is not None:
         if node.get_parameter("duplicate_name").value == "refuse":
             raise DuplicateName(reason)
         node.warn_at_start(reason)
+    if not started:
+        _autostart(node)
+
+
+def _autostart(node) -> None:
     if node.get_parameter("autostart").value and not node.autostart():
         from .user_commands import lifecycle_command
 

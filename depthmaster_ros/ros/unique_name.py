@@ -4,7 +4,8 @@ robot's shared GPU memory the second model can take the first one down. The node
 loads its model (``duplicate_name``: refuse, the default, or warn).
 
 Discovery is not instant: a running node shows in a new process's graph after 0.2-2 s on a loaded machine
-(measured on localhost), so the graph is watched for ``DISCOVERY_S``, which every start pays. A process that
+(measured on localhost), so the graph is watched for ``DISCOVERY_S``, which every start pays, and looked at again
+after configure (``run_node.py``), for a machine so loaded that discovery takes longer. A process that
 died without leaving (SIGKILL, a crash) is not seen by a process started after it (DDS participants learn of
 each other from their own announcements), so a respawned node is not refused because of the one it replaces.
 """
