@@ -45,9 +45,17 @@ class ParameterSpec:
     def coerce(self, value: Any) -> Any:
         """``value`` in this parameter's type where the meaning is unambiguous: an integer where a double is
         declared (``-p scale:=2``, ``camera_height: 1`` in YAML), integers in a list of doubles, a tuple for a
-        list. Anything else is returned unchanged (and :meth:`check` says what is wrong with it)."""
+        list, the choice ``off`` of a string parameter that YAML read as false (``-p temporal_mode:=off``). Anything
+        else is returned unchanged (and :meth:`check` says what is wrong with it)."""
         if self.type is float and isinstance(value, int) and not isinstance(value, bool):
             return float(value)
+        if self.type is str and isinstance(value, bool):
+            # YAML 1.1 (ROS's -p and params files) reads off/no/false as false and on/yes/true as true: a choice
+            # spelled that way (temporal_mode off) arrives as a bool; take it back where only one choice fits
+            spellings = ("on", "yes", "true", "y") if value else ("off", "no", "false", "n")
+            fitting = [choice for choice in (self.allowed or ()) if choice.lower() in spellings]
+            if len(fitting) == 1:
+                return fitting[0]
         if self.type is list and isinstance(value, (list, tuple, array.array)):  # rclpy gives array.array('d')
             if self.item_type is float:
                 return [float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v for v in value]
