@@ -54,7 +54,9 @@ def test_export_command(tiny_checkpoint, pipeline, tmp_path):
                           (["--checkpoint", str(tmp_path / "none")], "depthmaster-export: checkpoint folder"),
                           (["--random-tiny", "--checkpoint", "x"], "give one of --checkpoint PATH, --random-full"),
                           (["--random-tiny", "--size", "2000x8", "--processing-res", "1"],
-                           "depthmaster-export: a 8x2000 image at processing_res 1 would be resized to 0x1")):
+                           "--processing-res: 1 is below the model's smallest useful size 64"),
+                          (["--random-tiny", "--size", "16000x8", "--processing-res", "64"],
+                           "depthmaster-export: a 8x16000 image at processing_res 64 would be resized to 0x64")):
         result = subprocess.run([str(BIN / "depthmaster-export"), *argv], capture_output=True, text=True,
                                 timeout=300)
         assert result.returncode == 2 and message in result.stderr, (argv, result.stderr)
