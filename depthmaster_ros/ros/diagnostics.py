@@ -76,15 +76,17 @@ class FrameStats:
         with self._lock:
             self.counts["ignored"] += 1
 
-    def published(self, latency_s: float, metric_missing: bool = False) -> None:
-        """A frame's outputs published; ``metric_missing``: someone wanted depth, points or depth/scale and this
-        frame has none (counted as ``without_metric``)."""
+    def published(self, latency_s: float | None, metric_missing: bool = False) -> None:
+        """A frame's outputs published; ``latency_s`` None when it cannot be known (no clock yet);
+        ``metric_missing``: someone wanted depth, points or depth/scale and this frame has none (counted as
+        ``without_metric``)."""
         now = time.monotonic()
         with self._lock:
             self.counts["processed"] += 1
             self.counts["without_metric"] += int(metric_missing)
             self._published.append(now)
-            self._latencies.append((now, latency_s))
+            if latency_s is not None:
+                self._latencies.append((now, latency_s))
 
     def problem(self, kind: str, reason: str) -> None:
         """Count a rejected message or a failure of one of the PROBLEMS kinds, with its reason."""
@@ -124,6 +126,7 @@ class NodeSummary:
     checkpoint: str
     problem: str = ""  # why the node cannot serve (configure failed)
     parameter_problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # conditions found at start-up that the node runs with
     model: dict = field(default_factory=dict)  # model, device, dtype, GPU memory
     passes: int = 0
     frames_passed: int = 0
@@ -158,6 +161,8 @@ def camera_state(summary: NodeSummary, facts: CameraFacts, stats: dict, recent: 
         return WARN, "; ".join(recent)
     if summary.parameter_problems:
         return WARN, "parameters refused at start-up: " + "; ".join(summary.parameter_problems)
+    if summary.warnings:
+        return WARN, "; ".join(summary.warnings)
     if facts.idle:
         return OK, "idle: no subscriber to any output"
     if facts.metric_missing:
@@ -198,6 +203,8 @@ def camera_status(node_name: str, summary: NodeSummary, stream, stats: dict, fac
         values["input_qos"] = stream.image_sub.describe()
     if summary.parameter_problems:
         values["parameter_problems"] = "; ".join(summary.parameter_problems)
+    if summary.warnings:
+        values["start_warnings"] = "; ".join(summary.warnings)
     level, message = camera_state(summary, facts, stats, recent)
     name = f"{node_name}: depth" + (f" {stream.name}" if stream.name else "")
     return diagnostic_status(name, str(values.get("device", "none")), bytes([level]), message, values)

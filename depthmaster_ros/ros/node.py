@@ -37,7 +37,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.callback_groups import ReentrantCallbackGroup
@@ -140,6 +140,7 @@ class DepthMasterNode(LifecycleNode):
         self.finished = threading.Event()
         self.stopped_cleanly = True  # the lifecycle reached its end (shutdown): the process should exit
         self._problem = ""  # why the node cannot serve (configure failure), for diagnostics
+        self.start_warnings: list[str] = []  # conditions found at start-up that the node runs with
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         # wall-clock timers: with use_sim_time the node's clock stands still when a bag is paused or over, but
         # /diagnostics and the QoS follow-up must go on
@@ -180,6 +181,11 @@ class DepthMasterNode(LifecycleNode):
         from ..model.checkpoint import CheckpointError
         from ..model.checkpoint_layout import RANDOM_WEIGHTS_WARNING
 
+        refused = self.parameters.refused_reason()
+        if refused:  # never run with a default in place of what was asked for
+            self._problem = f"configure failed: {refused}"
+            self.get_logger().error(self._problem)
+            return TransitionCallbackReturn.FAILURE
         self._wait_for_pass("configure")  # one model in memory at a time
         values = self.parameters.values()
         try:
@@ -380,17 +386,20 @@ class DepthMasterNode(LifecycleNode):
             return False
         return self.trigger_activate() == TransitionCallbackReturn.SUCCESS
 
-    def schedule_autostart(self) -> None:
-        """Run :meth:`autostart` on a thread of its own, so that the node's services answer while the model loads
-        (once the executor spins); a failure is logged with what to do."""
+    def schedule_autostart(self, then: Callable[[], None] | None = None) -> None:
+        """Run :meth:`autostart` (when the ``autostart`` parameter is set) on a thread of its own, so that the
+        node's services answer while the model loads (once the executor spins); a failure is logged with what to
+        do. ``then``: called on that thread afterwards (the start's second look for a node of the same name)."""
         def run():
-            if not self.autostart():
+            if self.get_parameter("autostart").value and not self.autostart():
                 from .user_commands import lifecycle_command
 
                 self.get_logger().error(
                     "autostart failed; the node stays up (unconfigured) and reports why on /diagnostics. Fix the "
                     "cause (the model parameters such as checkpoint can be set while unconfigured) and configure "
                     "again: " + lifecycle_command(self.get_fully_qualified_name(), "configure"))
+            if then is not None:
+                then()
 
         threading.Thread(target=run, name="depthmaster-autostart", daemon=True).start()
 
@@ -416,6 +425,12 @@ class DepthMasterNode(LifecycleNode):
             return await done
 
         service.callback = change_state
+
+    def warn_at_start(self, message: str) -> None:
+        """A condition found at start-up that the node runs with (a node of the same name, duplicate_name warn):
+        logged, and on /diagnostics for as long as the node runs."""
+        self.start_warnings.append(message)
+        self.get_logger().warning(message)
 
     @property
     def lifecycle_state(self) -> str:
@@ -588,7 +603,8 @@ class DepthMasterNode(LifecycleNode):
                                                 job.config.camera_info_tolerance, job.config.metric_source_tolerance,
                                                 lambda name: stream.publisher_count(name) > 0)
             full, problems = stream.pairing.job(stream.name, job.stamp_ns, job.rgb, job.config, job.outputs,
-                                                context=(item.header, item.topics), declared=item.declared,
+                                                context=(item.header, item.topics), frame_id=item.header.frame_id,
+                                                declared=item.declared,
                                                 extrinsics=functools.partial(self._extrinsics.apply,
                                                                              camera_frame=item.header.frame_id))
         finally:
@@ -601,6 +617,9 @@ class DepthMasterNode(LifecycleNode):
     def _publish(self, stream: CameraStream, products) -> None:
         header, topics = products.context
         stream.record(products, needed_outputs(topics))
+        if products.nonfinite_fraction > 0:
+            self._log_throttled(stream, "nonfinite", f"{products.nonfinite_fraction:.1%} of the model's output was "
+                                "not finite (NaN/Inf): published as NaN (no measurement) in depth, no points there")
         missing = products.metric_missing()
         if missing is not None:  # someone subscribes to depth, points or depth/scale and gets none
             wanted = ", ".join(sorted(name for name in products.missing if name != "relative"))
@@ -611,7 +630,8 @@ class DepthMasterNode(LifecycleNode):
                 return
             for topic, message in messages:
                 stream.publishers[topic].publish(message)
-        stream.stats.published((self.get_clock().now().nanoseconds - products.stamp_ns) / 1e9, missing is not None)
+        now = self.get_clock().now().nanoseconds  # 0 with use_sim_time before the first /clock message
+        stream.stats.published((now - products.stamp_ns) / 1e9 if now else None, missing is not None)
 
     # ------------------------------------------------------------------ diagnostics (timer)
     def _publish_diagnostics(self) -> None:
@@ -626,7 +646,7 @@ class DepthMasterNode(LifecycleNode):
         from ..model.device import memory_report
 
         summary = NodeSummary(self.lifecycle_state, self.get_parameter("checkpoint").value, self._problem,
-                              self.parameters.problems)
+                              self.parameters.problems, warnings=list(self.start_warnings))
         engine = self._engine
         if engine is not None:
             backend = engine.backend
@@ -642,6 +662,10 @@ class DepthMasterNode(LifecycleNode):
 
     def _camera_status(self, stream: CameraStream, summary: NodeSummary):
         stats = stream.stats.snapshot()
+        stats["model_nonfinite_fraction"] = stream.nonfinite_fraction  # of the last frame served
+        if not self.get_clock().now().nanoseconds:
+            stats["latency"] = ("unknown: use_sim_time is true and no /clock message has arrived, so the node's "
+                                "time is 0 (is the bag played with --clock?)")
         stats.update(self._extrinsics.report(stream.config))
         facts = CameraFacts()
         configuring = self._configuring_since

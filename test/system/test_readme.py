@@ -44,9 +44,12 @@ EXPECTED_BLOCKS = {
     "temporal-synthetic": "docs/temporal.md",
     "temporal-scannet": "docs/temporal.md",
     "diagnostics": "docs/troubleshooting.md",
+    "broken.yaml": "docs/troubleshooting.md",
+    "params-check": "docs/troubleshooting.md",
     "ctl": "docs/tools.md",
     "view-layout": "docs/tools.md",
     "regenerate": "docs/development.md",
+    "onnx-export": "docs/jetson-tensorrt.md",
 }
 HF_SHIM = textwrap.dedent('''\
     #!{python}
@@ -249,6 +252,13 @@ def test_the_papers_evaluation(sandbox):
     assert any((Path(env["HOME"]) / "data" / "eval_pred" / "nyu").rglob("*")), "no predictions saved"
 
 
+def test_a_params_file_the_node_cannot_read(sandbox):
+    output = run(sandbox, "params-check", timeout=120)
+    assert output.splitlines() == [
+        "depthmaster-node: broken.yaml line 4: lidar_to_camera mixes decimal and integer values in one list; a ROS "
+        "parameter list holds one type (write every number with a decimal point, e.g. 0.0 for 0)", "exit code 2"]
+
+
 def test_the_temporal_evaluation_on_generated_and_scannet_layout_sequences(sandbox):
     """docs/temporal.md's commands: the synthetic tables (TAE among the columns, the long loop among the
     sequences), and the model on a ScanNet-layout scene under ~/data/scannet (the sample scene written in that
@@ -282,3 +292,11 @@ def test_regenerating_the_generated_files(sandbox):
     kept = np.asarray(Image.open(REPO / "docs" / "images" / "sample_scene.png").convert("RGB"), np.float64)
     assert made.shape == kept.shape == (576, 1920, 3), (made.shape, kept.shape)
     assert np.abs(made - kept).mean() < 2.0, "docs/images/sample_scene.png is stale: regenerate it" + output
+
+
+def test_onnx_export(sandbox):
+    output = run(sandbox, "onnx-export")
+    assert "640x480 images at processing_res 768: model at 768x576 (WxH), fp32, dynamic batch" in output
+    assert "check: ONNX Runtime (CPU) vs PyTorch eager on the same fp32 input" in output
+    home = Path(sandbox[1]["HOME"])
+    assert (home / "models" / "depthmaster_768x576_fp32.onnx").is_file()

@@ -71,9 +71,12 @@ def test_refusals_name_the_limit():
     with pytest.raises(InputError, match="more than max_image_pixels 1,000,000"):
         decode_frame(compressed(png_bomb(2000, 1000), "png"), True, ProcessingConfig(max_image_pixels=1_000_000),
                      ALL)
-    tiff_like = compressed(b"II*\x00" + bytes(100), "png")  # no PNG or JPEG header: its size is unknown
-    with pytest.raises(InputError, match="could not be decoded: no JPEG or PNG header"):
+    tiff_like = compressed(b"II*\x00" + bytes(100), "png")  # another format: its size is unknown
+    with pytest.raises(InputError, match="says png but its data is TIFF; it was not decoded"):
         decode_frame(tiff_like, True, config, ALL)
+    headless = compressed(b"\x89PNG\r\n\x1a\n" + bytes(100), "png")  # a PNG's signature but no IHDR: size unknown
+    with pytest.raises(InputError, match="could not be decoded: no JPEG or PNG header"):
+        decode_frame(headless, True, config, ALL)
 
 
 def test_the_camera_info_of_a_reduced_frame_is_matched_at_the_declared_size_and_scaled():

@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "depthmaster_ros"
 
 # docs/architecture.md's layers, bottom first: a unit imports only units of lower layers (and itself).
 LAYERS = [
-    ["parameter_spec", "plugins", "host_memory"],
+    ["parameter_spec", "params_file", "plugins", "host_memory"],
     ["geometry", "model"],
     ["colormap", "scale"],
     ["engine"],
