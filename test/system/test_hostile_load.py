@@ -122,12 +122,12 @@ def test_a_publisher_of_another_type_is_named(node, ros):
 def test_rejected_then_silent_is_not_a_qos_problem(client):
     """Refused frames are named while they arrive; once the camera is silent, /diagnostics says what became of
     what arrived, not the QoS hint meant for a topic that never delivers."""
-    request(client, *sample_frame(64, 48))
-    assert client.set_node_parameters(max_image_pixels=1000) == [(True, "")]
+    request(client, *sample_frame(80, 60))
+    assert client.set_node_parameters(max_image_pixels=4096) == [(True, "")]  # the least it takes
     try:
-        client.publish_frame(*sample_frame(64, 48), now_ns(client))
-        diagnostics = diagnostics_when(client, lambda d: "max_image_pixels 1,000" in d.get("message", ""), 30.0)
-        assert diagnostics["message"].startswith("image rejected: image is 64x48 = 3,072 pixels")
+        client.publish_frame(*sample_frame(80, 60), now_ns(client))
+        diagnostics = diagnostics_when(client, lambda d: "max_image_pixels 4,096" in d.get("message", ""), 30.0)
+        assert diagnostics["message"].startswith("image rejected: image is 80x60 = 4,800 pixels")
         diagnostics = diagnostics_when(client, lambda d: "stopped publishing" in d.get("message", ""), 30.0)
         assert "rejected)" in diagnostics["message"] and "rmw_fastrtps" not in diagnostics["message"]
     finally:
