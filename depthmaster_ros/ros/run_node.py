@@ -47,6 +47,7 @@ def main(args: list[str] | None = None) -> int:
         print(f"depthmaster-node: {problem}", file=sys.stderr)
         return 2
     signals = _Signals()
+    refused: list[str] = []  # a node of the same name found after configure, with duplicate_name refuse
     node = None
     rclpy = None
     executor = None
@@ -74,7 +75,6 @@ def main(args: list[str] | None = None) -> int:
         except ValueError as exc:  # a structural parameter (cameras) that no later transition can fix
             print(f"depthmaster-node: {exc}", file=sys.stderr)
             return 2
-        refused: list[str] = []  # a twin found after configure, with duplicate_name refuse
         try:
             _start(node, refused)
         except DuplicateName as exc:
