@@ -30,8 +30,10 @@ class DepthMasterClient(Node):
     messages are received while the caller renders or waits; ``destroy_node()`` stops it."""
 
     def __init__(self, namespace: str = "", outputs=tuple(OUTPUTS), name: str = "depthmaster_client",
-                 image: str = "image", camera_info: str = "camera_info"):
-        """``image``, ``camera_info``: where the camera's topics are (the node's inputs after its remappings)."""
+                 image: str = "image", camera_info: str = "camera_info", executor: str = "single"):
+        """``image``, ``camera_info``: where the camera's topics are (the node's inputs after its remappings).
+        ``executor``: ``single`` (rclpy's SingleThreadedExecutor, what ``rclpy.spin`` uses) or ``events`` (the
+        EventsExecutor of ``rclpy.experimental``)."""
         super().__init__(name, namespace=namespace)
         reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
         self.image_pub = self.create_publisher(Image, image, reliable)
@@ -41,10 +43,21 @@ class DepthMasterClient(Node):
         self.sparse_info_pub = self.create_publisher(CameraInfo, "sparse_depth/camera_info", reliable)
         self.lidar_pub = self.create_publisher(PointCloud2, "lidar_points", reliable)
         self.received: dict[str, list] = defaultdict(list)
-        self.receive_times: dict[str, list[float]] = defaultdict(list)
+        # per topic, beside each received message: when its callback ran (time.monotonic_ns: CLOCK_MONOTONIC, one
+        # clock for every process of the machine) and its MessageInfo (source_timestamp: when the publisher wrote
+        # it, received_timestamp: when the middleware had it; both ns of the system clock)
+        self.receive_times: dict[str, list[int]] = defaultdict(list)
+        self.message_info: dict[str, list] = defaultdict(list)
         self._output_subs = [self._subscribe(topic, OUTPUTS[topic], reliable) for topic in outputs]
         self._diagnostics_sub = self._subscribe("/diagnostics", DiagnosticArray, reliable)
-        self._executor = SingleThreadedExecutor()
+        if executor == "events":
+            from rclpy.experimental import EventsExecutor
+
+            self._executor = EventsExecutor()
+        elif executor == "single":
+            self._executor = SingleThreadedExecutor()
+        else:
+            raise ValueError(f"executor must be single or events, got {executor!r}")
         self._executor.add_node(self)
         self._spinner = threading.Thread(target=self._spin, name=f"{name}-spin", daemon=True)
         self._spinner.start()
@@ -61,9 +74,10 @@ class DepthMasterClient(Node):
         return super().destroy_node()
 
     def _subscribe(self, topic: str, msg_type, qos):
-        def store(msg, topic=topic):
+        def store(msg, info):
+            self.receive_times[topic].append(time.monotonic_ns())
             self.received[topic].append(msg)
-            self.receive_times[topic].append(time.monotonic())
+            self.message_info[topic].append(info)
 
         return self.create_subscription(msg_type, topic, store, qos)
 
@@ -160,3 +174,4 @@ class DepthMasterClient(Node):
     def clear(self) -> None:
         self.received.clear()
         self.receive_times.clear()
+        self.message_info.clear()

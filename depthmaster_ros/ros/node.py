@@ -26,18 +26,20 @@ from typing import Any
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.clock import Clock, ClockType
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from std_msgs.msg import String
 
 from ..engine.config import ProcessingConfig
 from ..engine.engine import FrameEngine
 from ..engine.limits import memory_problem
 from ..messages.conversions import InputError, decode_image, stamp_to_ns
-from ..messages.outputs import output_messages
+from ..messages.outputs import each_output_message
 from ..messages.topics import COMPRESSED_IMAGE, CAMERA_INFO, IMAGE, MEASUREMENT_TYPES, OUTPUT_TOPICS, \
     message_class, needed_outputs
 from ..parameters import camera_values, warmup_size
 from ..scale.source import get_source, measurement_inputs
 from .camera_stream import CameraStream
 from .diagnostics import NodeSummary, camera_status, diagnostic_array
+from .frame_timing import TOPIC as FRAME_TIMING_TOPIC, FrameTiming
 from .input_subscription import InputSubscription, qos_profile, starvation_hint
 from .latest_frame import LatestFrames
 from .node_parameters import NodeParameters
@@ -49,6 +51,7 @@ NODE_NAME = "depthmaster"
 class Frame:
     msg: Any
     compressed: bool
+    timing: FrameTiming  # where its time goes (frame_timing.py)
 
 
 class DepthMasterNode(LifecycleNode):
@@ -69,6 +72,7 @@ class DepthMasterNode(LifecycleNode):
         self.stopped_cleanly = True  # the lifecycle reached its end (shutdown): the process should exit
         self._problem = ""  # why the node cannot serve (configure failure), for diagnostics
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._frame_timing = self.create_publisher(String, FRAME_TIMING_TOPIC, 10)  # a record per frame, when asked
         # wall-clock timers: with use_sim_time the node's clock stands still when a bag is paused or over, but
         # /diagnostics and the QoS follow-up must go on
         self._steady = Clock(clock_type=ClockType.STEADY_TIME)
@@ -244,12 +248,13 @@ class DepthMasterNode(LifecycleNode):
 
     # ------------------------------------------------------------------ callbacks (executor thread)
     def _on_image(self, stream: CameraStream, msg, compressed: bool) -> None:
+        timing = FrameTiming.starting_now(stream.name)
         stream.stats.received()
         stream.idle = not stream.wanted_topics()
         if stream.idle:
             stream.stats.ignored()
         else:
-            self._slots.put(stream.name, Frame(msg, compressed))
+            self._slots.put(stream.name, Frame(msg, compressed, timing))
 
     def _on_camera_info(self, stream: CameraStream, msg) -> None:
         self._reject(stream, "camera_info", stream.pairing.add_camera_info(msg))
@@ -289,9 +294,11 @@ class DepthMasterNode(LifecycleNode):
 
     def _serve(self, frames: dict[str, Frame]) -> None:
         """The frames taken together: each paired with its companions, then the engine (one model pass per
-        image size), then each camera's messages."""
+        image size), then each camera's messages as soon as its outputs are made."""
         jobs = []
+        taken = time.monotonic_ns()
         for name, frame in frames.items():
+            frame.timing.mark("taken", taken)
             stream = self._streams[name]
             try:
                 job = self._job(stream, frame)
@@ -302,9 +309,17 @@ class DepthMasterNode(LifecycleNode):
                 jobs.append(job)
         if not jobs:
             return
-        for products in self._engine.run(jobs):
+        model_start = time.monotonic_ns()
+        relatives = self._engine.infer(jobs)  # engine.run, in its two halves, to publish each camera when ready
+        model_done = time.monotonic_ns()
+        for job, relative in zip(jobs, relatives):
             if self._stop.is_set():  # deactivated or shutting down during the model pass
                 return
+            timing = job.context[2]
+            timing.mark("model_start", model_start)
+            timing.mark("model_done", model_done)
+            products = self._engine.finish(job, relative)
+            timing.mark("finished")
             stream = self._streams[products.stream]
             if products.rejected:
                 self._reject(stream, "image", f"image rejected: {products.failed.detail}")
@@ -324,32 +339,41 @@ class DepthMasterNode(LifecycleNode):
         except InputError as exc:
             self._reject(stream, "image", f"image rejected: {exc}")
             return None
+        frame.timing.mark("decoded")
         topics = stream.wanted_topics()
         if not topics:
             stream.stats.ignored()
             return None
         config = stream.config
-        stamp_ns = stamp_to_ns(msg.header.stamp)
+        stamp_ns = frame.timing.stamp_ns = stamp_to_ns(msg.header.stamp)
         stream.pairing.await_companions(stamp_ns, get_source(config.scale_mode), config.camera_info_tolerance,
                                         config.metric_source_tolerance,
                                         lambda name: stream.publisher_count(name) > 0)
         job, problems = stream.pairing.job(stream.name, stamp_ns, rgb, config, needed_outputs(topics),
-                                           context=(msg.header, topics))
+                                           context=(msg.header, topics, frame.timing))
         for kind, reason in problems:
             self._reject(stream, kind, reason)
+        frame.timing.mark("paired")
         return job
 
     def _publish(self, stream: CameraStream, products) -> None:
-        header, topics = products.context
+        header, topics, timing = products.context
         stream.record(products, needed_outputs(topics))
         missing = products.metric_missing()
         if missing is not None:  # someone subscribes to depth, points or depth/scale and gets none
             wanted = ", ".join(sorted(name for name in products.missing if name != "relative"))
             self._log_throttled(stream, "metric", f"no {wanted} for this frame: {missing.detail}",
                                 self.get_logger().warning)
-        for topic, message in output_messages(products, header, topics, products.stamp_ns):
-            stream.publishers[topic].publish(message)
+        started = time.monotonic_ns()
+        for topic, message in each_output_message(products, header, topics, products.stamp_ns):
+            built = time.monotonic_ns()
+            stream.publishers[topic].publish(message)  # each one as soon as it is built
+            published = time.monotonic_ns()
+            timing.output(topic, started, built, published)
+            started = published
         stream.stats.published((self.get_clock().now().nanoseconds - products.stamp_ns) / 1e9)
+        if self._frame_timing.get_subscription_count() > 0:
+            self._frame_timing.publish(String(data=timing.to_json()))
 
     # ------------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:

@@ -30,15 +30,39 @@ def test_bench_prints_every_field(tmp_path):
         assert 0 < entry["max_abs_error_vs_fp32"] < 0.2  # bf16 vs fp32 on random tiny weights
 
 
+NODE_STAGES = ["input publish", "input transport", "waiting", "decode", "pairing", "batch", "model",
+               "stages + render"]
+
+
 def test_bench_node_mode_with_two_cameras(tmp_path):
-    """--node --batch 2: one node serving two cameras (the real tiny model, batched), both answered per frame."""
+    """--node --batch 2: one node serving two cameras (the real tiny model, batched), both answered per frame, and
+    where each frame's time goes: the node's timing record and the bench's own timestamps, one clock."""
     env = {**os.environ, "ROS_DOMAIN_ID": str(int(os.environ["ROS_DOMAIN_ID"]) % 100 + 121)}
     result = run("--random-tiny", "--node", "--batch", "2", "--sizes", "48x64", "--iterations", "3", "--warmup", "1",
                  "--json", tmp_path / "node.json", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "image stamp -> depth and points received (2 camera(s) per frame), 3 frames (0 lost)" in result.stdout
+    assert "48x64, 2 camera(s), outputs depth, points; 3 frames served (0 lost)" in result.stdout
+    assert "the engine alone in this process, same model, parameters, cameras and outputs" in result.stdout
+    for stage in NODE_STAGES:
+        assert f"\n  {stage:<18}" in result.stdout
+    for topic in ("depth/camera_info", "depth/relative", "depth/colored", "depth/scale"):
+        assert f"\n  {topic:<19}   not built (no subscriber)" in result.stdout
     latency = json.loads((tmp_path / "node.json").read_text())["node_latency"]
     assert latency["frames"] == 3 and latency["cameras"] == 2 and 0 < latency["p50_ms"] <= latency["p95_ms"] < 10_000
+    assert latency["engine"]["total"] > latency["engine"]["model"] > 0
+    assert abs(latency["beyond_engine_p50_ms"] - (latency["p50_ms"] - latency["engine"]["total"])) < 1e-9
+    assert [topic for topic, entry in latency["per_output"].items() if entry["built"]] == ["depth", "points"]
+    for frame in latency["per_frame"]:
+        assert sorted(frame["cameras"]) == ["cam0", "cam1"]
+        for camera in frame["cameras"].values():
+            # consecutive intervals from the image's publish call to the last output's publish call, each ended by
+            # the next one's start: all >= 0, and together no longer than the image stamp -> the last output
+            intervals = [camera["stages"][stage] for stage in NODE_STAGES] + [
+                value for output in camera["outputs"].values() for value in (output["build"], output["publish"])]
+            assert min(intervals) >= 0 and sum(intervals) <= camera["end_to_end"] <= frame["end_to_end"]
+            assert sorted(camera["outputs"]) == ["depth", "points"]
+            for output in camera["outputs"].values():
+                assert 0 < output["callback"] <= camera["end_to_end"]
 
 
 def test_bench_rejects_bad_sizes():
