@@ -39,6 +39,9 @@ def main(args: list[str] | None = None) -> int:
     node = None
     rclpy = None
     try:
+        from .middleware_profile import use_package_profile
+
+        middleware = use_package_profile()  # before rclpy creates the participant
         import rclpy
         from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
         from rclpy.signals import SignalHandlerOptions
@@ -51,6 +54,7 @@ def main(args: list[str] | None = None) -> int:
         except ValueError as exc:  # a structural parameter (cameras) that no later transition can fix
             print(f"depthmaster: {exc}", file=sys.stderr)
             return 2
+        node.get_logger().info(middleware)
         if node.get_parameter("autostart").value and not node.autostart():
             node.get_logger().error("autostart failed; the node stays up (unconfigured) and reports why on "
                                     "/diagnostics. Fix the cause (the model parameters such as checkpoint can be "
