@@ -34,7 +34,10 @@ class DepthMasterClient(Node):
         """``image``, ``camera_info``: where the camera's topics are (the node's inputs after its remappings).
         ``executor``: ``single`` (rclpy's SingleThreadedExecutor, what ``rclpy.spin`` uses) or ``events`` (the
         EventsExecutor of ``rclpy.experimental``)."""
+        if executor not in ("single", "events"):
+            raise ValueError(f"executor must be single or events, got {executor!r}")
         super().__init__(name, namespace=namespace)
+        self._events = executor == "events"
         reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
         self.image_pub = self.create_publisher(Image, image, reliable)
         self.compressed_pub = self.create_publisher(CompressedImage, f"{image}/compressed", reliable)
@@ -45,32 +48,35 @@ class DepthMasterClient(Node):
         self.received: dict[str, list] = defaultdict(list)
         # per topic, beside each received message: when its callback ran (time.monotonic_ns: CLOCK_MONOTONIC, one
         # clock for every process of the machine) and its MessageInfo (source_timestamp: when the publisher wrote
-        # it, received_timestamp: when the middleware had it; both ns of the system clock)
+        # it, received_timestamp: when the middleware had it; both ns of the system clock; None with the events
+        # executor)
         self.receive_times: dict[str, list[int]] = defaultdict(list)
         self.message_info: dict[str, list] = defaultdict(list)
         self._output_subs = [self._subscribe(topic, OUTPUTS[topic], reliable) for topic in outputs]
         self._diagnostics_sub = self._subscribe("/diagnostics", DiagnosticArray, reliable)
-        if executor == "events":
+        if self._events:
             from rclpy.experimental import EventsExecutor
 
             self._executor = EventsExecutor()
-        elif executor == "single":
-            self._executor = SingleThreadedExecutor()
         else:
-            raise ValueError(f"executor must be single or events, got {executor!r}")
+            self._executor = SingleThreadedExecutor()
         self._executor.add_node(self)
+        self._stopping = threading.Event()
         self._spinner = threading.Thread(target=self._spin, name=f"{name}-spin", daemon=True)
         self._spinner.start()
 
     def _spin(self) -> None:
         try:
-            self._executor.spin()
+            # spin_once in a loop: EventsExecutor.spin() on a background thread hung here (rclpy 9.1.2)
+            while not self._stopping.is_set() and self.context.ok():
+                self._executor.spin_once(timeout_sec=0.1)
         except ExternalShutdownException:  # rclpy was shut down first: nothing left to receive
             pass
 
     def destroy_node(self):
-        self._executor.shutdown()
+        self._stopping.set()
         self._spinner.join(timeout=10.0)
+        self._executor.shutdown()
         return super().destroy_node()
 
     def _subscribe(self, topic: str, msg_type, qos):
@@ -79,7 +85,9 @@ class DepthMasterClient(Node):
             self.received[topic].append(msg)
             self.message_info[topic].append(info)
 
-        return self.create_subscription(msg_type, topic, store, qos)
+        # the EventsExecutor of rclpy 9.1.2 fails on callbacks that take the MessageInfo: none there
+        return self.create_subscription(msg_type, topic, (lambda msg: store(msg, None)) if self._events else store,
+                                        qos)
 
     def wait_for_node(self, timeout: float = 30.0) -> bool:
         """Until discovery is done both ways: the node subscribes to our image (raw or compressed) and camera_info

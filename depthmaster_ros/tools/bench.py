@@ -240,9 +240,8 @@ def bench_size(backend, size, args) -> dict:
 
 OUTPUT_TIMES = ("build", "publish", "delivered", "callback")  # per output, see node_frame
 NODE_STAGES = (  # (name, what it is, the bench's or the node's mark it starts at, the mark it ends at)
-    ("input publish", "the image's publish call (the camera side)", "publish", "published"),
-    ("input transport", "to the node's image callback (middleware, executor, deserialisation)", "published",
-     "received"),
+    ("input", "the image's publish call -> the node's image callback (middleware, executor, deserialisation)",
+     "publish", "received"),
     ("waiting", "newest-frame hand-over to the inference thread", "received", "taken"),
     ("decode", "image message -> RGB array", "taken", "decoded"),
     ("pairing", "camera info and measurements of the frame", "decoded", "paired"),
@@ -357,6 +356,7 @@ def node_latency(args) -> dict:
     from ..messages.conversions import stamp_to_ns
     from ..ros.client import DepthMasterClient
     from ..ros.frame_timing import FrameTiming
+    from ..ros.middleware_profile import use_package_profile
     from ..samples.sample_scene import PinholeCamera
     from ..samples.tiny_checkpoint import write_tiny_checkpoint
 
@@ -371,6 +371,9 @@ def node_latency(args) -> dict:
     reference = engine_reference(args, checkpoint, topics, names)
     gc.collect()  # its model, before the node loads its own
     height, width = args.sizes[0]
+    # this process plays the camera, and publishes its images as the docs ask of a camera driver: with the
+    # package's Fast DDS profile (unless the environment chooses); the node inherits the choice
+    middleware = use_package_profile()
     log = open(workdir / "node.log", "w")
     node = subprocess.Popen(node_command(args, checkpoint, names), stdout=log, stderr=subprocess.STDOUT,
                             env=os.environ.copy())
@@ -397,18 +400,17 @@ def node_latency(args) -> dict:
         count = args.warmup + args.iterations
         clock = clients[0].get_clock()
         offset = time.time_ns() - time.monotonic_ns()  # system clock - CLOCK_MONOTONIC, for MessageInfo times
-        sent = []  # per frame: stamp, its CLOCK_MONOTONIC, per camera (publish start, publish end)
+        sent = []  # per frame: stamp, its CLOCK_MONOTONIC, per camera when its publish call started
         window = (0.0, 0.0, 0.0)
         for index in range(count):
             if index == args.warmup:
                 window = (time.monotonic(), _cpu_seconds(node.pid), sum(os.times()[:2]))
             stamp = clock.now().nanoseconds
             stamp_mono = time.monotonic_ns()
-            published = []
+            published = []  # per camera, when its image's publish call started
             for client in clients:
-                before = time.monotonic_ns()
+                published.append(time.monotonic_ns())
                 client.publish_frame(rgb, camera, stamp)
-                published.append((before, time.monotonic_ns()))
             sent.append((stamp, stamp_mono, published))
             _forget_payloads(clients)
             if args.rate:
@@ -439,7 +441,9 @@ def node_latency(args) -> dict:
         node.send_signal(signal.SIGINT)
         node.wait(60)
         log.close()
-    return node_summary(frames, lost, names, topics, reference, args, elapsed, node_cpu, client_cpu)
+    result = node_summary(frames, lost, names, topics, reference, args, elapsed, node_cpu, client_cpu)
+    result["middleware"] = middleware
+    return result
 
 
 def node_frame(stamp, stamp_mono, published, clients, names, topics, records, offset) -> dict | None:
@@ -448,7 +452,7 @@ def node_frame(stamp, stamp_mono, published, clients, names, topics, records, of
     from ..messages.conversions import stamp_to_ns
 
     cameras, last = {}, 0
-    for name, client, (before, after) in zip(names, clients, published):
+    for name, client, before in zip(names, clients, published):
         arrivals = {}
         for topic in topics:
             index = next((i for i, m in enumerate(client.received[topic]) if stamp_to_ns(m.header.stamp) == stamp),
@@ -460,7 +464,7 @@ def node_frame(stamp, stamp_mono, published, clients, names, topics, records, of
         record = records.get((name, stamp))
         if record is None:  # its timing record was lost: the frame counts, without its breakdown
             continue
-        marks = {**record.marks, "publish": before, "published": after}
+        marks = {**record.marks, "publish": before}
         stages = {stage: (marks[end] - marks[start]) / 1e6 for stage, _, start, end in NODE_STAGES
                   if start in marks and end in marks}
         outputs = {}
@@ -468,7 +472,8 @@ def node_frame(stamp, stamp_mono, published, clients, names, topics, records, of
             entry = outputs[topic] = {"build": (built - started) / 1e6, "publish": (sent - built) / 1e6}
             if topic in arrivals:  # from the start of its publish call
                 callback, info = arrivals[topic]
-                entry["delivered"] = (info["received_timestamp"] - offset - built) / 1e6
+                if info is not None:
+                    entry["delivered"] = (info["received_timestamp"] - offset - built) / 1e6
                 entry["callback"] = (callback - built) / 1e6
         end = max(t for t, _ in arrivals.values())
         cameras[name] = {"stages": stages, "outputs": outputs, "end_to_end": (end - stamp_mono) / 1e6}
@@ -537,7 +542,7 @@ def print_node_result(result: dict) -> None:
     mode = f"published at {result['rate_hz']:g} Hz" if result["rate_hz"] else "one at a time, 10 Hz"
     print(f"depthmaster-bench --node: {result['size']}, {cameras} camera(s), outputs {topics}; {result['frames']} "
           f"frames served ({result['lost']} {'not served' if result['rate_hz'] else 'lost'}), {mode}; receiving "
-          f"executor: {result['client_executor']}")
+          f"executor: {result['client_executor']}\n  middleware of both processes: {result['middleware']}")
     if not result["frames"]:
         print("  no frame was served")
         return
@@ -550,9 +555,10 @@ def print_node_result(result: dict) -> None:
           f"{result['p95_ms']:.1f} ms" + (f"; beyond the engine alone: {result['beyond_engine_p50_ms']:+.1f} ms "
                                           "(p50)" if "beyond_engine_p50_ms" in result else ""))
     busy = result["inference_thread_busy_p50_ms"] or float("nan")
-    print(f"  served {result['served_frames_per_s']:.2f} frames/s per camera; CPU cores used: node "
-          f"{result['node_cpu_cores']:.2f}, this client {result['client_cpu_cores']:.2f}; the node's inference "
-          f"thread works {busy:.1f} ms per frame (p50, all cameras: at most {1000.0 / busy:.1f} frames/s)")
+    served = f"served {result['served_frames_per_s']:.2f} frames/s per camera; " if result["rate_hz"] else ""
+    print(f"  {served}CPU cores used: node {result['node_cpu_cores']:.2f}, this client "
+          f"{result['client_cpu_cores']:.2f}; the node's inference thread works {busy:.1f} ms per frame (p50, all "
+          f"cameras: at most {1000.0 / busy:.1f} frames/s)")
     print(f"\n  where a frame's time goes{' (the slowest camera)' if cameras > 1 else ''}")
     print(f"  {'stage':<18}{'p50 ms':>9}{'p95 ms':>9}   what")
     descriptions = {name: what for name, what, *_ in NODE_STAGES}
