@@ -10,8 +10,9 @@ per mark and per output (a few microseconds a frame); the record is neither buil
 
 Marks (nanoseconds): ``received`` (the image callback), ``taken`` (the inference thread took it: the newest-frame
 hand-over), ``decoded`` (message -> RGB array), ``paired`` (the frame job with its camera info and measurements),
-``model_start`` / ``model_done`` (the model pass of the frames taken together), ``finished`` (the stream's
-stages and the outputs: resize, metric depth, cloud). ``outputs``: per published output, in publishing order,
+``model_start`` / ``model_done`` (the model pass of the frames taken together), ``finishing`` / ``finished``
+(engine.finish: the stream's stages and the outputs: resize, metric depth, cloud; a pass's cameras one after the
+other, each published before the next). ``outputs``: per published output, in publishing order,
 [topic, build start, built, publish call returned].
 """
 
@@ -21,7 +22,7 @@ import json
 import time
 from dataclasses import dataclass, field
 
-MARKS = ("received", "taken", "decoded", "paired", "model_start", "model_done", "finished")
+MARKS = ("received", "taken", "decoded", "paired", "model_start", "model_done", "finishing", "finished")
 TOPIC = "~/frame_timing"
 
 

@@ -318,6 +318,7 @@ class DepthMasterNode(LifecycleNode):
             timing = job.context[2]
             timing.mark("model_start", model_start)
             timing.mark("model_done", model_done)
+            timing.mark("finishing")
             products = self._engine.finish(job, relative)
             timing.mark("finished")
             stream = self._streams[products.stream]

@@ -247,7 +247,8 @@ NODE_STAGES = (  # (name, what it is, the bench's or the node's mark it starts a
     ("pairing", "camera info and measurements of the frame", "decoded", "paired"),
     ("batch", "the other cameras' frames of the pass", "paired", "model_start"),
     ("model", "the model pass (engine.infer)", "model_start", "model_done"),
-    ("stages + render", "temporal and scale stages, metric depth, cloud (engine.finish)", "model_done", "finished"),
+    ("cameras before", "the stages and outputs of the cameras before it in the pass", "model_done", "finishing"),
+    ("stages + render", "temporal and scale stages, metric depth, cloud (engine.finish)", "finishing", "finished"),
 )
 
 
@@ -317,16 +318,29 @@ def engine_reference(args, checkpoint: str, topics: tuple[str, ...], names: list
     return result
 
 
-def _forget_payloads(clients) -> None:
-    """Keep only the headers of what the clients received (the bench needs their stamps; a long run at several
-    cameras would otherwise hold gigabytes of clouds)."""
-    from types import SimpleNamespace
+def _stamp_ns(message) -> int:
+    """The image stamp a received output carries (depth/scale: its first value, seconds); a forgotten one is its
+    stamp already (:func:`_forget_payloads`)."""
+    from ..messages.conversions import stamp_to_ns
 
+    if isinstance(message, int):
+        return message
+    if hasattr(message, "header"):
+        return stamp_to_ns(message.header.stamp)
+    return round(message.data[0] * 1e9)
+
+
+def _carries(message, stamp: int) -> bool:
+    return abs(_stamp_ns(message) - stamp) < 1000  # depth/scale's float seconds are good to a microsecond
+
+
+def _forget_payloads(clients) -> None:
+    """Keep only the stamps of what the clients received (a long run at several cameras would otherwise hold
+    gigabytes of clouds)."""
     for client in clients:
         for messages in list(client.received.values()):
             for index, message in enumerate(messages):
-                if not isinstance(message, SimpleNamespace):
-                    messages[index] = SimpleNamespace(header=message.header)
+                messages[index] = _stamp_ns(message)
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -353,7 +367,6 @@ def node_latency(args) -> dict:
     from std_msgs.msg import String
 
     from ..geometry.intrinsics import CameraIntrinsics
-    from ..messages.conversions import stamp_to_ns
     from ..ros.client import DepthMasterClient
     from ..ros.frame_timing import FrameTiming
     from ..ros.middleware_profile import use_package_profile
@@ -418,7 +431,7 @@ def node_latency(args) -> dict:
                 continue
 
             def served():
-                return all(any(stamp_to_ns(m.header.stamp) == stamp for m in client.received[t])
+                return all(any(_carries(m, stamp) for m in client.received[t])
                            for client in clients for t in topics)
 
             # Warm-up frames may compile; a timed frame not served within 10 s is counted as lost.
@@ -449,14 +462,11 @@ def node_latency(args) -> dict:
 def node_frame(stamp, stamp_mono, published, clients, names, topics, records, offset) -> dict | None:
     """One frame's times (ms) from the bench's and the node's timestamps, per camera; None if an output never
     arrived. ``end_to_end``: the stamp -> the last wanted output's callback of the last camera."""
-    from ..messages.conversions import stamp_to_ns
-
     cameras, last = {}, 0
     for name, client, before in zip(names, clients, published):
         arrivals = {}
         for topic in topics:
-            index = next((i for i, m in enumerate(client.received[topic]) if stamp_to_ns(m.header.stamp) == stamp),
-                         None)
+            index = next((i for i, m in enumerate(client.received[topic]) if _carries(m, stamp)), None)
             if index is None:
                 return None
             arrivals[topic] = (client.receive_times[topic][index], client.message_info[topic][index])

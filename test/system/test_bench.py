@@ -30,8 +30,7 @@ def test_bench_prints_every_field(tmp_path):
         assert 0 < entry["max_abs_error_vs_fp32"] < 0.2  # bf16 vs fp32 on random tiny weights
 
 
-NODE_STAGES = ["input publish", "input transport", "waiting", "decode", "pairing", "batch", "model",
-               "stages + render"]
+NODE_STAGES = ["input", "waiting", "decode", "pairing", "batch", "model", "cameras before", "stages + render"]
 
 
 def test_bench_node_mode_with_two_cameras(tmp_path):
