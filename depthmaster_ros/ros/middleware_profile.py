@@ -1,16 +1,17 @@
 """The package's Fast DDS profile for processes that publish large messages (``config/fastdds_large_data.xml``),
 and the node's use of it.
 
-Why: Fast DDS (ROS 2's default middleware) gives each process a 0.5 MB shared-memory segment for what it sends. A
-640x480 cloud is 4.9 MB and the metric depth 1.2 MB: through a 0.5 MB segment they go a piece at a time, the
-publisher waiting for the subscriber to free room, which cost the node tens of milliseconds per frame on one
-machine (docs/performance.md), and best-effort messages larger than the segment are dropped outright
-(ros2/rmw_fastrtps#739). The profile gives the process a 32 MB segment and keeps UDP for other machines; the
-publisher's segment is what counts, so the node (which publishes the large outputs) uses it by default.
+Why: Fast DDS (ROS 2's default middleware) gives each process a 0.5 MB shared-memory segment for what it sends. The
+node's outputs are larger (a 640x480 cloud is 4.9 MB, the metric depth 1.2 MB): through the default segment a
+4.9 MB cloud took 46-61 ms from the publish call to a subscriber on the same (busy) 2-core machine, 14-20 ms with a
+32 MB one (docs/performance.md); and best-effort messages larger than the segment are dropped outright
+(ros2/rmw_fastrtps#739). The profile gives the process a 32 MB segment and keeps UDP for other machines. The
+publisher's segment is what counts, so the node, which publishes the large outputs, uses it by default.
 
-The node leaves the middleware alone when the environment already chooses: ``FASTDDS_DEFAULT_PROFILES_FILE``
-(also set but empty: Fast DDS's defaults), ``FASTRTPS_DEFAULT_PROFILES_FILE``, ``FASTDDS_BUILTIN_TRANSPORTS``, or a
-``RMW_IMPLEMENTATION`` other than Fast DDS. It must run before rclpy creates the process's first participant.
+The node leaves the middleware alone when the environment already chooses: ``FASTDDS_DEFAULT_PROFILES_FILE`` (a
+profile of your own), ``FASTRTPS_DEFAULT_PROFILES_FILE``, ``FASTDDS_BUILTIN_TRANSPORTS`` (``DEFAULT``: Fast DDS's own
+defaults), or a ``RMW_IMPLEMENTATION`` other than Fast DDS. It must run before rclpy creates the process's first
+participant.
 """
 
 from __future__ import annotations
