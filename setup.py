@@ -29,6 +29,7 @@ setup(
             "depthmaster-node = depthmaster_ros.ros.run_node:main",
             # the same node under the name `ros2 run depthmaster_ros depthmaster_node` expects
             "depthmaster_node = depthmaster_ros.ros.run_node:main",
+            "depthmaster-ctl = depthmaster_ros.tools.ctl:main",
             "depthmaster-infer = depthmaster_ros.tools.infer:main",
             "depthmaster-demo = depthmaster_ros.tools.demo:main",
             "depthmaster-bench = depthmaster_ros.tools.bench:main",
@@ -38,6 +39,7 @@ setup(
             "depthmaster-fleet-bench = depthmaster_ros.tools.fleet_bench:main",
             "depthmaster-eval = depthmaster_ros.tools.eval:main",
             "depthmaster-train = depthmaster_ros.tools.train:main",
+            "depthmaster-view = depthmaster_ros.tools.view:main",
             "depthmaster-make-sample-bag = depthmaster_ros.tools.make_sample_bag:main",
             "depthmaster-play = depthmaster_ros.tools.play:main",
             "depthmaster-record = depthmaster_ros.tools.record:main",

@@ -2,7 +2,9 @@
 
 The node declares ROS parameters from these (with descriptors), ``config/depthmaster.yaml`` documents them, the
 offline tools read params files against them and the command-line tools take their shared options from them.
-Scale sources and engine stages declare their own parameters with the same class. No ROS imports here.
+Scale sources, engine stages and model backends declare their own parameters with the same class (their registries
+hand them to the table); a layer above the table (the ROS node's wiring, ``ros/wiring_parameters.py``) hands its
+group over with :func:`contribute_group`. No ROS imports here.
 """
 
 from __future__ import annotations
@@ -115,3 +117,24 @@ def region_rule(value: list[float]) -> str | None:
         return (f"{list(value)} is not [x0, y0, x1, y1] with 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1 (fractions of "
                 "the image width and height; the default, the lower 40 %, is [0, 0.6, 1, 1])")
     return None
+
+
+_contributed: dict[str, tuple[ParameterSpec, ...]] = {}
+_contributed_version = 0
+
+
+def contribute_group(title: str, specs: tuple[ParameterSpec, ...]) -> None:
+    """Add a group of parameters that a layer above the parameter table declares (the table cannot import it):
+    they join the table after the model's, in the order contributed. The same title again replaces the group."""
+    global _contributed_version
+    _contributed[title] = tuple(specs)
+    _contributed_version += 1
+
+
+def contributed_groups() -> tuple[tuple[str, tuple[ParameterSpec, ...]], ...]:
+    return tuple(_contributed.items())
+
+
+def contributed_version() -> int:
+    """Changes whenever a group is contributed (for caches of the table)."""
+    return _contributed_version

@@ -1,29 +1,30 @@
-"""Every parameter in one table: the node's own and those the scale sources and engine stages declare.
+"""Every parameter in one table: the model's, the processing's and the outputs' (declared here), those the scale
+sources, engine stages and model backends declare (read from their registries), and the groups contributed by the
+layers above with :func:`~depthmaster_ros.parameter_spec.contribute_group` (the ROS node's start-up and wiring,
+``ros/wiring_parameters.py``, contributed by the package's ``__init__``).
 
 The ROS node declares its parameters from this table (with descriptors), ``config/depthmaster.yaml``
 documents the same names and defaults (a test keeps them in step), the offline tools read the same YAML into the
-same :class:`~depthmaster_ros.engine.config.ProcessingConfig`, and the command-line tools take their shared
+same :class:`~depthmaster_ros.processing_config.ProcessingConfig`, and the command-line tools take their shared
 options from it (``tools/cli_options.py``). No ROS imports here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import warnings
 from pathlib import Path
 from typing import Any
 
-from .parameter_spec import ParameterSpec
 from .engine.stage import stage_classes, stages_version
+from .model.backends import backend_descriptions, backend_names, backend_parameters, backends_version
+from .model.checkpoint_layout import DEFAULT_REPO_ID
+from .parameter_spec import ParameterSpec, contributed_groups, contributed_version
+from .plugins import PluginWarning
 from .scale.source import registry_version, scale_modes, scale_sources
 
 DTYPE_CHOICES = ("auto", "fp32", "fp16", "bf16")
-RELIABILITY_CHOICES = ("best_effort", "reliable")
-
-
-def _backend_names() -> tuple[str, ...]:
-    from .model.backends import backend_names
-
-    return backend_names()
 
 
 def parse_size(text: str) -> tuple[int, int] | None:
@@ -51,9 +52,9 @@ def _colormap_rule(name: str) -> str | None:
     return None
 
 
-BASE_GROUPS: tuple[tuple[str, tuple[ParameterSpec, ...]], ...] = (
-    ("Model (loaded at configure; a running node takes changes only while unconfigured)", (
-    ParameterSpec("checkpoint", "zysong212/DepthMaster",
+MODEL_TITLE = "Model (loaded at configure; a running node takes changes only while unconfigured)"
+MODEL_GROUP = (MODEL_TITLE, (
+    ParameterSpec("checkpoint", DEFAULT_REPO_ID,
                   "Checkpoint folder in the official layout (e.g. the folder `hf download zysong212/DepthMaster "
                   "--local-dir DIR` wrote), or a Hugging Face repo id (looked up in the local HF cache; downloaded "
                   "only if allow_download).", model=True),
@@ -64,45 +65,16 @@ BASE_GROUPS: tuple[tuple[str, tuple[ParameterSpec, ...]], ...] = (
     ParameterSpec("dtype", "auto", "Model precision: auto (bf16 on a GPU that supports it, else fp32), fp32 (as "
                   "the official code), fp16 or bf16. The Fourier Enhancement block always runs in fp32.",
                   model=True, choices=DTYPE_CHOICES),
-    ParameterSpec("backend", "eager", "How the model runs: eager (PyTorch as is), compile (torch.compile with static "
-                  "shapes: fast on a GPU; each new image size compiles for minutes unless warmup_size is set; "
-                  "kernels are cached across restarts) or cuda_graphs (compile + CUDA graph replay; GPU only).",
-                  model=True, choices=_backend_names),
+    ParameterSpec("backend", "eager", "How the model runs: {backends}.",  # the registered backends
+                  model=True, choices=backend_names),
     ParameterSpec("warmup_size", "", "WIDTHxHEIGHT of the camera images, to compile and warm the model at "
                   "configure instead of on the first frame ('' = no warm-up).", model=True, rule=_size_rule),
     ParameterSpec("cpu_threads", 0, "Torch CPU threads for the model (0 = auto: one fewer than the CPUs this process "
                   "may use, at least 1, so other programs on the machine do not stall it). Only matters on the CPU.",
                   model=True, min_value=0, max_value=256),
-    ParameterSpec("autostart", True, "Configure and activate at start-up, so a plain run works without a "
-                  "lifecycle manager.", read_only=True),
-    )),
-    ("Input and output wiring (read-only)", (
-    ParameterSpec("input_transport", "raw", "raw: subscribe sensor_msgs/Image on 'image'; compressed: "
-                  "sensor_msgs/CompressedImage (jpeg/png) on 'image/compressed'.", read_only=True,
-                  choices=("raw", "compressed")),
-    ParameterSpec("input_reliability", "auto", "QoS reliability of the input subscriptions. auto: reliable when "
-                  "every publisher of the topic is reliable, else best_effort, re-checked every 0.5 s (Fast DDS "
-                  "drops best-effort messages over 0.5 MB, e.g. a 640x480 image, between processes on one host; a "
-                  "reliable publisher does not lose them). best_effort accepts every publisher.", read_only=True,
-                  choices=("auto", *RELIABILITY_CHOICES)),
-    ParameterSpec("input_depth", 1, "QoS history depth of the input subscriptions (1 = newest frame only).",
-                  read_only=True, min_value=1, max_value=100),
-    ParameterSpec("output_reliability", "reliable", "QoS reliability of every output (reliable reaches both "
-                  "reliable and best-effort subscribers, RViz included).", read_only=True,
-                  choices=RELIABILITY_CHOICES),
-    ParameterSpec("output_depth", 5, "QoS history depth of the outputs. With 1, a reliable sample whose first "
-                  "transmission is missed can be replaced before it is repaired and never arrive.", read_only=True,
-                  min_value=1, max_value=100),
-    ParameterSpec("cameras", [], "Several cameras in one node, their frames batched through the model: one name "
-                  "per camera, e.g. [front, rear]. Each camera's topics are NAME/image, NAME/camera_info, "
-                  "NAME/sparse_depth, ... and its outputs NAME/depth, NAME/points, ...; 'lidar_points' is shared. "
-                  "Parameters marked 'per camera' in this file have one value per camera, the parameters "
-                  "NAME.<parameter> (default: the node-level value at start-up). [] = one camera on the node's "
-                  "own topics.", read_only=True, item_type=str),
-    ParameterSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages.", read_only=True,
-                  min_value=0.1, max_value=60.0),
-    )),
-    ("Processing (live: `ros2 param set /depthmaster NAME VALUE` applies from the next frame)", (
+))
+
+PROCESSING_GROUP = ("Processing (live: `ros2 param set /depthmaster NAME VALUE` applies from the next frame)", (
     ParameterSpec("processing_res", 768, "Long side (pixels) at which the model runs; 0 = the camera's native "
                   "size. 768 is the published model's default.", min_value=0, max_value=4096),
     ParameterSpec("batch_wait", 0.01, "Several cameras: seconds to wait, after one camera's frame arrives, for "
@@ -118,8 +90,7 @@ BASE_GROUPS: tuple[tuple[str, tuple[ParameterSpec, ...]], ...] = (
                   max_value=100_000_000),
     ParameterSpec("camera_info_tolerance", 0.05, "Seconds: a camera_info whose stamp differs from the image's "
                   "by at most this much is used when none has the exact stamp.", min_value=0.0, max_value=10.0),
-    )),
-)
+))
 
 OUTPUT_GROUP = ("Depth image and point cloud (live)", (
     ParameterSpec("min_range", 0.1, "Meters; closer depth is published as -Inf (REP 117) and gives no point.",
@@ -173,18 +144,45 @@ def groups() -> list[tuple[str, tuple[ParameterSpec, ...]]]:
 
 def _table():
     global _cache
-    version = (registry_version(), stages_version())
+    version = (registry_version(), stages_version(), backends_version(), contributed_version())
     if _cache is None or _cache[0] != version:
-        stages = [(stage.title, stage.parameters) for stage in stage_classes() if stage.parameters]
-        table = [*BASE_GROUPS, *_scale_groups(), *stages, OUTPUT_GROUP]
-        by_name: dict[str, ParameterSpec] = {}
-        for _, specs in table:
+        model = (MODEL_TITLE, tuple(_described_backend(spec) for spec in MODEL_GROUP[1]))
+        scale, *sources = _scale_groups()
+        declared: set[str] = set()
+        for _, specs in (model, *contributed_groups(), PROCESSING_GROUP, scale, OUTPUT_GROUP):
             for spec in specs:
-                if spec.name in by_name:
+                if spec.name in declared:
                     raise ValueError(f"parameter {spec.name!r} is declared twice")
-                by_name[spec.name] = spec
+                declared.add(spec.name)
+        # what the registries bring (plug-ins among them): a name already declared is left out with a warning
+        backends = [_unclaimed(f"backend {name} (read at configure)", backend_parameters(name), declared)
+                    for name in backend_names()]
+        sources = [_unclaimed(title, specs, declared) for title, specs in sources]
+        stages = [_unclaimed(stage.title, stage.parameters, declared) for stage in stage_classes()]
+        table = [model, *backends, *contributed_groups(), PROCESSING_GROUP, scale, *sources, *stages, OUTPUT_GROUP]
+        table = [(title, specs) for title, specs in table if specs]
+        by_name = {spec.name: spec for _, specs in table for spec in specs}
         _cache = (version, table, by_name)
     return _cache
+
+
+def _described_backend(spec: ParameterSpec) -> ParameterSpec:
+    """The ``backend`` parameter with the registered backends in its description."""
+    if spec.name != "backend":
+        return spec
+    return dataclasses.replace(spec, description=spec.description.format(backends=backend_descriptions()))
+
+
+def _unclaimed(title: str, specs, declared: set[str]) -> tuple[str, tuple[ParameterSpec, ...]]:
+    kept = []
+    for spec in specs:
+        if spec.name in declared:
+            warnings.warn(f"depthmaster_ros: parameter {spec.name!r} of '{title}' is already declared by another "
+                          "part; this one is left out", PluginWarning, stacklevel=3)
+        else:
+            declared.add(spec.name)
+            kept.append(spec)
+    return title, tuple(kept)
 
 
 def specs() -> tuple[ParameterSpec, ...]:
@@ -386,7 +384,8 @@ def parameters_markdown() -> str:
              "",
              "Every parameter of the `depthmaster` node, by group, with its default, what it accepts and what it "
              "means. Generated from the parameter table (`depthmaster_ros/parameters.py`, with the parameters the "
-             "scale sources and engine stages declare) by `python -m depthmaster_ros.parameters --markdown > "
+             "model backends, scale sources and engine stages declare, plug-ins included, and the node's own, "
+             "`ros/wiring_parameters.py`) by `python -m depthmaster_ros.parameters --markdown > "
              "docs/parameters.md`; `config/depthmaster.yaml` is generated from the same table and is the file to "
              "copy and edit. A test keeps both in step with the code.",
              "",

@@ -22,8 +22,9 @@ class NodeProcess:
     """`depthmaster-node --ros-args -r __ns:=NS -p k:=v ...`; stop() sends SIGINT and returns the exit code."""
 
     def __init__(self, namespace: str, log_path: Path, remaps: dict | None = None, params_file: Path | None = None,
-                 memory_limit: int | None = None, **params):
-        """``memory_limit``: bytes of address space the process may use (RLIMIT_AS), as a robot's cgroup would."""
+                 memory_limit: int | None = None, env: dict | None = None, **params):
+        """``memory_limit``: bytes of address space the process may use (RLIMIT_AS), as a robot's cgroup would;
+        ``env``: the process's environment (default: this one's)."""
         self.namespace = namespace
         self.log_path = log_path
         args = [str(BIN / "depthmaster-node"), "--ros-args", "-r", f"__ns:={namespace}"]
@@ -42,7 +43,7 @@ class NodeProcess:
 
                 resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
 
-        self.process = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, env=os.environ.copy(),
+        self.process = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, env=env or os.environ.copy(),
                                         preexec_fn=limit if memory_limit is not None else None)
 
     def log(self) -> str:

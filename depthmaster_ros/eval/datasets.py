@@ -136,7 +136,7 @@ def _find_filelist(spec: DatasetSpec, data_root: Path, filelist: Path | None) ->
                        "there, or pass --filenames")
 
 
-def _decode_png(data: bytes, divisor: float, what: str) -> np.ndarray:
+def decode_png(data: bytes, divisor: float, what: str) -> np.ndarray:
     with Image.open(io.BytesIO(data)) as image:
         return np.asarray(image).astype(np.float64) / divisor
 
@@ -173,11 +173,11 @@ class EvalDataset:
         data = self.archive.read(depth_path)
         try:
             if spec.depth_format == "png_256":
-                depth = _decode_png(data, 256.0, depth_path)
+                depth = decode_png(data, 256.0, depth_path)
             elif spec.depth_format == "png_1000":
-                depth = _decode_png(data, 1000.0, depth_path)
+                depth = decode_png(data, 1000.0, depth_path)
             elif spec.depth_format == "png_100":
-                depth = _decode_png(data, 100.0, depth_path)
+                depth = decode_png(data, 100.0, depth_path)
             elif spec.depth_format == "eth3d_raw":
                 values = np.frombuffer(data, dtype="<f4").astype(np.float64)
                 if values.size != rgb.shape[0] * rgb.shape[1]:

@@ -19,17 +19,19 @@ def model_job(job: FrameJob) -> FrameJob:
 
 class ModelWorker:
     """``values``: the parameter values of the run (checkpoint, device, dtype, backend, cpu_threads, ...);
-    ``max_batch``: frames per model pass (the bag tool's ``--batch``); ``factory``: the backend's factory as the
-    driver registered it (a backend registered there with ``register_backend`` exists here too)."""
+    ``max_batch``: frames per model pass (the bag tool's ``--batch``); ``factory``: the backend as the driver
+    registered it (its ``BackendEntry``, or a bare factory), so that a backend registered there with
+    ``register_backend`` exists here too (an entry point's is found here by itself)."""
 
     def __init__(self, values: dict, max_batch: int, factory=None):
-        from ..model.backends import ModelConfig, backend_names, create_backend, register_backend
-        from ..model.device import apply_cpu_threads
+        from ..model.backends import BackendEntry, backend_from_parameters, backend_names, register_backend
 
         if factory is not None and values["backend"] not in backend_names():
-            register_backend(values["backend"], factory)
-        apply_cpu_threads(values["cpu_threads"])
-        self.engine = FrameEngine(create_backend(ModelConfig.from_parameters(values)), max_batch=max_batch)
+            if isinstance(factory, BackendEntry):
+                register_backend(values["backend"], factory.factory, factory.parameters, factory.description)
+            else:
+                register_backend(values["backend"], factory)
+        self.engine = FrameEngine(backend_from_parameters(values), max_batch=max_batch)
 
     def infer(self, jobs: list[FrameJob]) -> list:
         """Per job, its relative map (float32 H x W numpy) or the exception that failed its pass."""

@@ -19,11 +19,13 @@ import time
 from collections import deque
 from pathlib import Path
 
-from ..model.backends import BUILTIN_BACKENDS, backend_factory
+from ..model.backends import BUILTIN_BACKENDS, backend_entry
+from ..model.checkpoint_layout import RANDOM_WEIGHTS_WARNING
 from ..rosbag.partial_output import SUMMARY_KEY
 from .bag_task import BagOptions, process_bag
 from .cluster_options import ClusterOptions
 from .inputs import FleetInput
+from .local_ray import LocalRay
 from .model_worker import ModelWorker
 from .progress_board import ProgressBoard
 from .summary import BagResult, FleetSummary
@@ -58,13 +60,23 @@ class ModelCluster:
 
         self.options = options
         self.started_ray = False
+        self._local = None  # the Ray instance this cluster started on this machine, ended with all its processes
         if not ray.is_initialized():
             if options.address is None:
-                ray.init(address="local", num_cpus=options.num_cpus, include_dashboard=False,
-                         object_store_memory=options.object_store_memory, log_to_driver=False)
+                self._local = LocalRay(num_cpus=options.num_cpus, include_dashboard=False,
+                                       object_store_memory=options.object_store_memory, log_to_driver=False)
             else:
                 ray.init(address=options.address, log_to_driver=False)
             self.started_ray = True
+        try:
+            self._start(values, max_batch, options, log)
+        except BaseException:  # a model that does not load, Ctrl-C while the actors start: leave nothing behind
+            self.shutdown()
+            raise
+
+    def _start(self, values: dict, max_batch: int, options: ClusterOptions, log) -> None:
+        import ray
+
         resources = ray.cluster_resources()
         cpus, gpus = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
         gpus_per_actor = options.gpus_per_actor if options.gpus_per_actor is not None else (1.0 if gpus else 0.0)
@@ -79,14 +91,13 @@ class ModelCluster:
                        f"{count * gpus_per_actor:g} GPUs; the cluster has {cpus:g} CPUs and {gpus:g} GPUs. Use "
                        "fewer actors or smaller --cpus-per-actor / --cpus-per-bag")
             if options.address is None:
-                self.shutdown()
                 raise FleetError(message)
             log(f"WARNING: {message} (now; an autoscaling cluster may grow)")
         worker = ray.remote(ModelWorker).options(num_cpus=cpus_per_actor, num_gpus=gpus_per_actor,
                                                  max_restarts=options.retries, max_task_retries=options.retries)
         # A backend registered in this process goes with them, kept in the object store as long as the cluster
         # (else Ray could not restart an actor that died: ray-project/ray#53727).
-        self._factory = None if values["backend"] in BUILTIN_BACKENDS else ray.put(backend_factory(values["backend"]))
+        self._factory = None if values["backend"] in BUILTIN_BACKENDS else ray.put(backend_entry(values["backend"]))
         if not values["cpu_threads"]:  # torch's default would take every core in every actor
             values = {**values, "cpu_threads": max(1, int(cpus_per_actor))}
         self.actors = [worker.remote(values, max_batch, self._factory) for _ in range(count)]
@@ -94,12 +105,11 @@ class ModelCluster:
             self.description = ray.get([actor.describe.remote() for actor in self.actors])[0]
             self.random_weights = ray.get(self.actors[0].random_weights.remote())
         except Exception as exc:  # noqa: BLE001 - a model that does not load: say why, in the model's words
-            self.shutdown()
             raise FleetError(f"the model actors could not load the model: {_cause(exc)}") from exc
         log(f"{count} model actor(s) ({cpus_per_actor:g} CPU, {gpus_per_actor:g} GPU each): {self.description}; "
             f"up to {self.bags_at_once} bags at once ({options.cpus_per_bag:g} CPU each)")
         if self.random_weights:
-            log("WARNING: RANDOM weights: the outputs are meaningless (a smoke test)")
+            log(RANDOM_WEIGHTS_WARNING)
 
     def shutdown(self) -> None:
         import ray
@@ -107,9 +117,12 @@ class ModelCluster:
         for actor in getattr(self, "actors", []):
             ray.kill(actor)
         self.actors = []
-        if self.started_ray:
-            ray.shutdown()
-            self.started_ray = False
+        if self._local is not None:
+            self._local.shutdown()
+            self._local = None
+        elif self.started_ray:
+            ray.shutdown()  # a cluster joined: only this driver leaves it
+        self.started_ray = False
 
 
 class FleetRun:

@@ -285,22 +285,19 @@ def cloud_to_xyz(msg) -> np.ndarray:
 
 
 SCALE_LAYOUT = ("stamp", "scale", "shift", "inlier_ratio", "residual_rms", "pairs", "age")
-# Appended while the temporal stage runs (temporal_mode not off), so the indices above stay valid.
-TEMPORAL_LAYOUT = ("temporal_inlier_ratio", "temporal_residual_rms", "temporal_reset")
 
 
-def scale_to_msg(fit, stamp_ns: int, temporal=None):
+def scale_to_msg(fit, stamp_ns: int, *reports):
     """The fit as std_msgs/Float64MultiArray: data = [image stamp (s), scale, shift, inlier_ratio, residual_rms,
-    pairs, age (s)], then, with a temporal stage report (``engine/temporal_stage.py``), [its inlier ratio,
-    residual RMS, 1.0 if the frame reset the stage's reference else 0.0] (NaN where the frame was not aligned);
-    the order is named in layout.dim[0].label."""
+    pairs, age (s)], then the fields of each stage report given, in order (``scale_fields()``, see
+    ``engine/stage.py``; the temporal stage's: its inlier ratio, residual RMS, 1.0 if the frame reset its reference
+    else 0.0), so the indices above stay valid; the order is named in layout.dim[0].label."""
     from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 
-    names = SCALE_LAYOUT + (TEMPORAL_LAYOUT if temporal is not None else ())
+    extra = [field for report in reports for field in getattr(report, "scale_fields", tuple)()]
+    names = SCALE_LAYOUT + tuple(name for name, _ in extra)
     msg = Float64MultiArray()
     msg.layout.dim = [MultiArrayDimension(label=",".join(names), size=len(names), stride=len(names))]
     data = [stamp_ns / 1e9, fit.scale, fit.shift, fit.inlier_ratio, fit.residual_rms, float(fit.pairs), fit.age]
-    if temporal is not None:
-        data += [temporal.inlier_ratio, temporal.residual_rms, 1.0 if temporal.reset else 0.0]
-    msg.data = data
+    msg.data = data + [float(value) for _, value in extra]
     return msg

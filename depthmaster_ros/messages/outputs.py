@@ -25,5 +25,5 @@ def each_output_message(products, header, topics, stamp_ns: int):
     if products.points is not None and "points" in topics:
         yield "points", points_to_cloud(products.points, header)
     if products.scale is not None and "depth/scale" in topics:
-        temporal = products.stage_reports.get("temporal")  # the temporal stage's report, when it runs
-        yield "depth/scale", scale_to_msg(products.scale, stamp_ns, temporal)
+        # each stage that reported on the frame adds its fields (in processing order)
+        yield "depth/scale", scale_to_msg(products.scale, stamp_ns, *products.stage_reports.values())

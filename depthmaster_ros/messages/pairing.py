@@ -95,9 +95,11 @@ class FramePairing:
             return None, reason, reason
         return camera, note, None
 
-    def measurements_for(self, source: ScaleSource | None, stamp_ns: int, tolerance_s: float):
+    def measurements_for(self, source: ScaleSource | None, stamp_ns: int, tolerance_s: float,
+                         frames: dict[str, str] | None = None):
         """(values by input name, why an input has none, rejection reasons) for the inputs ``source`` needs at
-        this frame's stamp. An input ``at_stamp_of`` another is looked up at that one's message stamp."""
+        this frame's stamp. An input ``at_stamp_of`` another is looked up at that one's message stamp.
+        ``frames``: filled with the frame_id of each measurement message used (not camera infos)."""
         values: dict[str, Any] = {}
         notes: dict[str, str] = {}
         rejections: list[str] = []
@@ -119,21 +121,31 @@ class FramePairing:
                 else:
                     values[item.name] = decode_measurement(item.kind, found)
                     stamps[item.name] = stamp_to_ns(found.header.stamp)
+                    if frames is not None:
+                        frames[item.name] = found.header.frame_id
             except InputError as exc:
                 notes[item.name] = str(exc)
                 rejections.append(str(exc))
         return values, notes, rejections
 
-    def job(self, stream: str, stamp_ns: int, rgb, config, outputs=OUTPUTS, context=None):
+    def job(self, stream: str, stamp_ns: int, rgb, config, outputs=OUTPUTS, context=None, extrinsics=None):
         """The engine job of a decoded frame with everything paired to it, and the problems met on the way as
         (kind, reason): ``camera_info`` (the matching one does not fit the image) or ``metric_source`` (the
-        matching measurement is unusable)."""
+        matching measurement is unusable). ``extrinsics(config, frames)`` (a node with TF): the config with the
+        extrinsic parameters of the measurements used, by their frame ids, and {input: why it is unusable}."""
         camera, camera_note, rejection = self.camera_for(stamp_ns, rgb.shape, config.camera_info_tolerance)
         problems = [("camera_info", rejection)] if rejection else []
         values, notes = {}, {}
         if frozenset(outputs) & METRIC_OUTPUTS:
+            frames: dict[str, str] = {}
             values, notes, rejections = self.measurements_for(get_source(config.scale_mode), stamp_ns,
-                                                              config.metric_source_tolerance)
+                                                              config.metric_source_tolerance, frames)
+            if extrinsics is not None and frames:
+                config, unusable = extrinsics(config, frames)
+                for name, reason in unusable.items():
+                    values.pop(name, None)
+                    notes[name] = reason
+                    rejections.append(reason)
             problems += [("metric_source", reason) for reason in rejections]
         job = FrameJob(stream=stream, stamp_ns=stamp_ns, rgb=rgb, config=config, camera=camera,
                        camera_missing="" if camera is not None else camera_note, measurements=values,

@@ -2,7 +2,7 @@
 model backends. Importing the package is cheap; the classes load torch and diffusers on first use."""
 
 _EXPORTS = {
-    "DEFAULT_REPO_ID": ".checkpoint", "CheckpointError": ".checkpoint", "DepthMasterPipeline": ".pipeline",
+    "DEFAULT_REPO_ID": ".checkpoint_layout", "CheckpointError": ".checkpoint", "DepthMasterPipeline": ".pipeline",
     "FourierEnhancement": ".fourier_enhancement", "attach_fourier_enhancement": ".unet",
     "build_depthmaster_unet": ".unet", "ModelConfig": ".backends", "create_backend": ".backends",
 }

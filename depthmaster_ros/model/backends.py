@@ -9,32 +9,40 @@ Built in: ``eager`` (PyTorch as is), ``compile`` (``torch.compile`` with static 
 (compiled, replaying CUDA graphs; GPU only), all over :class:`~depthmaster_ros.model.pipeline.DepthMasterPipeline`.
 The node, every command-line tool, the benchmark and the tests create their backend here from one
 :class:`ModelConfig` (the node's parameters); another runtime (TensorRT, ONNX, a test double) is a factory given to
-:func:`register_backend`, selectable by name everywhere (``backend`` parameter, ``--backend`` option).
+:func:`register_backend` with the parameters it declares (``ParameterSpec``s: they join the parameter table, so the
+node declares them, ``config/depthmaster.yaml`` documents them and every tool takes them as options; the factory
+reads their values in ``config.options``), selectable by name everywhere (``backend`` parameter, ``--backend``
+option). Another package publishes one as an entry point (``depthmaster_ros.backends``, see ``plugins.py``).
 Importing this module does not import torch.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Protocol, Sequence
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
-DEFAULT_CHECKPOINT = "zysong212/DepthMaster"
+from ..parameter_spec import ParameterSpec
+from .checkpoint_layout import DEFAULT_REPO_ID
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """Which model to load and how to run it (the node's read-only model parameters)."""
 
-    checkpoint: str = DEFAULT_CHECKPOINT
+    checkpoint: str = DEFAULT_REPO_ID
     device: str = "auto"
     dtype: str = "auto"
     backend: str = "eager"
     allow_download: bool = False
+    options: Mapping[str, Any] = field(default_factory=dict)  # the values of the backend's own parameters
 
     @classmethod
     def from_parameters(cls, values: dict[str, Any]) -> "ModelConfig":
+        backend = str(values["backend"])
+        options = {spec.name: values.get(spec.name, spec.default) for spec in backend_parameters(backend)}
         return cls(checkpoint=str(values["checkpoint"]), device=str(values["device"]), dtype=str(values["dtype"]),
-                   backend=str(values["backend"]), allow_download=bool(values["allow_download"]))
+                   backend=backend, allow_download=bool(values["allow_download"]), options=options)
 
 
 class ModelBackend(Protocol):
@@ -116,38 +124,125 @@ def _pipeline_backend(name: str, compile: bool, cuda_graphs: bool) -> Callable[[
     return create
 
 
-_factories: dict[str, Callable[[ModelConfig], Any]] = {
-    "eager": _pipeline_backend("eager", False, False),
-    "compile": _pipeline_backend("compile", True, False),
-    "cuda_graphs": _pipeline_backend("cuda_graphs", True, True),
-}
-BUILTIN_BACKENDS = tuple(_factories)
+@dataclass(frozen=True)
+class BackendEntry:
+    """A registered backend: its factory, its own parameters and a line for the ``backend`` parameter's
+    documentation."""
+
+    name: str
+    factory: Callable[[ModelConfig], Any]
+    parameters: tuple[ParameterSpec, ...] = ()
+    description: str = ""  # e.g. "compile (torch.compile with static shapes: ...)"; '' gives the name alone
 
 
-def register_backend(name: str, factory: Callable[[ModelConfig], Any]) -> None:
-    """Make ``factory(config) -> backend`` selectable as ``backend: NAME``."""
-    if name in _factories:
+_backends: dict[str, BackendEntry] = {}
+_version = 0
+_plugins_loaded = False
+
+
+def register_backend(name: str, factory: Callable[[ModelConfig], Any], parameters: Sequence[ParameterSpec] = (),
+                     description: str = "") -> BackendEntry:
+    """Make ``factory(config) -> backend`` selectable as ``backend: NAME``. ``parameters``: the backend's own
+    parameters (read when the model loads, like every model parameter: a running node takes changes only while
+    unconfigured); their values reach the factory as ``config.options``. ``description``: the line the
+    ``backend`` parameter's documentation gives it."""
+    global _version
+    if not name or not name.replace("_", "").isalnum():
+        raise ValueError(f"a backend needs a name of letters, digits and '_'; got {name!r}")
+    if name in _backends:
         raise ValueError(f"backend {name!r} is already registered")
-    _factories[name] = factory
+    specs = tuple(spec if spec.model else dataclasses.replace(spec, model=True) for spec in parameters)
+    if not all(isinstance(spec, ParameterSpec) for spec in specs):
+        raise TypeError(f"backend {name!r}: parameters must be ParameterSpec objects")
+    taken = {spec.name for entry in _backends.values() for spec in entry.parameters}
+    clash = [spec.name for spec in specs if spec.name in taken]
+    if clash:
+        raise ValueError(f"backend {name!r} declares parameters that another backend declares: {clash}")
+    entry = BackendEntry(name, factory, specs, description)
+    _backends[name] = entry
+    _version += 1
+    return entry
 
 
 def unregister_backend(name: str) -> None:
-    _factories.pop(name, None)
+    global _version
+    _backends.pop(name, None)
+    _version += 1
+
+
+def _register_plugin(name: str, plugin: Any) -> None:
+    """An entry point of ``depthmaster_ros.backends``: a class or factory ``plugin(config) -> backend``, with its
+    ``parameters`` and ``description`` as attributes when it has them."""
+    if not callable(plugin):
+        raise TypeError(f"expected a backend class or factory taking a ModelConfig, got {type(plugin).__name__}")
+    register_backend(name, plugin, getattr(plugin, "parameters", ()), getattr(plugin, "description", ""))
+
+
+def _entries() -> dict[str, BackendEntry]:
+    global _plugins_loaded
+    if not _plugins_loaded:
+        _plugins_loaded = True
+        from ..plugins import load_plugins
+
+        load_plugins("backends", _register_plugin)
+    return _backends
 
 
 def backend_names() -> tuple[str, ...]:
-    return tuple(_factories)
+    return tuple(_entries())
+
+
+def backend_entry(name: str) -> BackendEntry | None:
+    """The registration of ``name`` (to register it in another process: the fleet's model actors)."""
+    return _entries().get(name)
 
 
 def backend_factory(name: str) -> Callable[[ModelConfig], Any] | None:
-    """The factory registered as ``name`` (to register it in another process: the fleet's model actors)."""
-    return _factories.get(name)
+    """The factory registered as ``name``."""
+    entry = backend_entry(name)
+    return entry.factory if entry is not None else None
+
+
+def backend_parameters(name: str) -> tuple[ParameterSpec, ...]:
+    """The parameters backend ``name`` declares (none for an unknown name)."""
+    entry = backend_entry(name)
+    return entry.parameters if entry is not None else ()
+
+
+def backend_descriptions() -> str:
+    """'eager (...), compile (...) or cuda_graphs (...)': every backend for the ``backend`` parameter's text."""
+    items = [entry.description or entry.name for entry in _entries().values()]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+
+
+def backends_version() -> int:
+    """Changes whenever a backend is registered or removed (for caches of the parameter table)."""
+    _entries()
+    return _version
+
+
+for _name, _compile, _graphs, _description in (
+        ("eager", False, False, "eager (PyTorch as is)"),
+        ("compile", True, False, "compile (torch.compile with static shapes: fast on a GPU; each new image size "
+                                 "compiles for minutes unless warmup_size is set; kernels are cached across restarts)"),
+        ("cuda_graphs", True, True, "cuda_graphs (compile + CUDA graph replay; GPU only)")):
+    register_backend(_name, _pipeline_backend(_name, _compile, _graphs), description=_description)
+BUILTIN_BACKENDS = tuple(_backends)
+
+
+def backend_from_parameters(values: dict[str, Any]):
+    """The backend of a set of parameter values (the node's, a tool's, a fleet actor's): torch's CPU threads set
+    from ``cpu_threads`` first, then :func:`create_backend` of their :class:`ModelConfig`."""
+    from .device import apply_cpu_threads
+
+    apply_cpu_threads(values["cpu_threads"])
+    return create_backend(ModelConfig.from_parameters(values))
 
 
 def create_backend(config: ModelConfig):
     """The backend ``config.backend`` with the model of ``config`` loaded. Raises CheckpointError (missing or
     wrong weights) or ValueError (a device, dtype or backend that cannot be had), each naming what to do."""
-    factory = _factories.get(config.backend)
-    if factory is None:
-        raise ValueError(f"unknown backend {config.backend!r}; expected one of {', '.join(_factories)}")
-    return factory(config)
+    entry = backend_entry(config.backend)
+    if entry is None:
+        raise ValueError(f"unknown backend {config.backend!r}; expected one of {', '.join(backend_names())}")
+    return entry.factory(config)

@@ -18,8 +18,7 @@ from typing import Callable
 import torch
 from safetensors.torch import load_file as load_safetensors
 
-from .backends import DEFAULT_CHECKPOINT as DEFAULT_REPO_ID
-from .checkpoint_layout import TOKENIZER_FILES, WEIGHT_NAMES as _WEIGHT_NAMES
+from .checkpoint_layout import DEFAULT_REPO_ID, TOKENIZER_FILES, WEIGHT_NAMES as _WEIGHT_NAMES
 _REPO_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 HOW_TO_GET_WEIGHTS = (

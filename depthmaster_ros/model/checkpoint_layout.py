@@ -19,6 +19,7 @@ import os
 import shutil
 from pathlib import Path
 
+DEFAULT_REPO_ID = "zysong212/DepthMaster"  # the published model: the default checkpoint everywhere
 COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer")
 WEIGHT_NAMES = {
     "diffusers": ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin"),
@@ -26,6 +27,9 @@ WEIGHT_NAMES = {
 }
 TOKENIZER_FILES = ("vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json")
 RANDOM_WEIGHTS_MARKER = "random_weights.json"
+# What every tool and the node say when the model has random weights (the marker file is there).
+RANDOM_WEIGHTS_WARNING = ("WARNING: this checkpoint has RANDOM weights: whatever it gives (depth, points, metrics, "
+                          "a calibration) is meaningless; a smoke test of the software, not a result")
 # The published model_index.json (Marigold v1-0's index; only the processing resolution is used).
 MODEL_INDEX = {
     "_class_name": "MarigoldPipeline",

@@ -25,8 +25,7 @@ class CameraStream:
         self.scale_status = ""
         self.last_fit = None
         self.last_missing: Missing | None = None  # why the last frame had no metric output (if it had none)
-        self.temporal = None  # the temporal stage's report on the last frame (None: the stage is off)
-        self.last_temporal_reset = ""  # why the temporal stage last reset after the stream's first frame
+        self.reports: dict = {}  # the stages' reports on the last frame, by stage name
         self.wants_metric = False  # someone subscribes to depth, points or depth/scale
         self.idle = True
 
@@ -42,9 +41,7 @@ class CameraStream:
         """Keep what a served frame says about the scale and the metric outputs."""
         if products.scale_status:
             self.scale_status, self.last_fit = products.scale_status, products.scale
-        self.temporal = products.stage_reports.get("temporal")
-        if self.temporal is not None and self.temporal.reset and self.temporal.resets:
-            self.last_temporal_reset = self.temporal.detail
+        self.reports = dict(products.stage_reports)
         self.wants_metric = bool(set(outputs) & METRIC_OUTPUTS)
         self.last_missing = products.metric_missing()
 

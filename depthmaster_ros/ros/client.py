@@ -3,16 +3,12 @@ and records everything the node publishes. Used by the demo and the tests; also 
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import defaultdict
-from typing import Callable
 
 import cv2
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
@@ -20,11 +16,12 @@ from ..geometry.intrinsics import CameraIntrinsics
 from ..geometry.pointcloud import XYZ_DTYPE
 from ..messages.conversions import array_to_image, intrinsics_to_camera_info, make_header, points_to_cloud
 from ..messages.topics import OUTPUT_TOPICS, message_class
+from .background_node import BackgroundNode
 
 OUTPUTS = {topic: message_class(msgtype) for topic, (msgtype, _) in OUTPUT_TOPICS.items()}
 
 
-class DepthMasterClient(Node):
+class DepthMasterClient(BackgroundNode):
     """``namespace``: where the node's topics are. ``outputs``: which outputs to subscribe to (default all);
     subscribing is what makes the node compute an output. The client spins itself on a background thread, so
     messages are received while the caller renders or waits; ``destroy_node()`` stops it."""
@@ -32,12 +29,8 @@ class DepthMasterClient(Node):
     def __init__(self, namespace: str = "", outputs=tuple(OUTPUTS), name: str = "depthmaster_client",
                  image: str = "image", camera_info: str = "camera_info", executor: str = "single"):
         """``image``, ``camera_info``: where the camera's topics are (the node's inputs after its remappings).
-        ``executor``: ``single`` (rclpy's SingleThreadedExecutor, what ``rclpy.spin`` uses) or ``events`` (the
-        EventsExecutor of ``rclpy.experimental``)."""
-        if executor not in ("single", "events"):
-            raise ValueError(f"executor must be single or events, got {executor!r}")
-        super().__init__(name, namespace=namespace)
-        self._events = executor == "events"
+        ``executor``: ``single`` or ``events`` (``BackgroundNode``)."""
+        super().__init__(name, executor=executor, namespace=namespace)
         reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
         self.image_pub = self.create_publisher(Image, image, reliable)
         self.compressed_pub = self.create_publisher(CompressedImage, f"{image}/compressed", reliable)
@@ -54,30 +47,6 @@ class DepthMasterClient(Node):
         self.message_info: dict[str, list] = defaultdict(list)
         self._output_subs = [self._subscribe(topic, OUTPUTS[topic], reliable) for topic in outputs]
         self._diagnostics_sub = self._subscribe("/diagnostics", DiagnosticArray, reliable)
-        if self._events:
-            from rclpy.experimental import EventsExecutor
-
-            self._executor = EventsExecutor()
-        else:
-            self._executor = SingleThreadedExecutor()
-        self._executor.add_node(self)
-        self._stopping = threading.Event()
-        self._spinner = threading.Thread(target=self._spin, name=f"{name}-spin", daemon=True)
-        self._spinner.start()
-
-    def _spin(self) -> None:
-        try:
-            # spin_once in a loop: EventsExecutor.spin() on a background thread hung here (rclpy 9.1.2)
-            while not self._stopping.is_set() and self.context.ok():
-                self._executor.spin_once(timeout_sec=0.1)
-        except ExternalShutdownException:  # rclpy was shut down first: nothing left to receive
-            pass
-
-    def destroy_node(self):
-        self._stopping.set()
-        self._spinner.join(timeout=10.0)
-        self._executor.shutdown()
-        return super().destroy_node()
 
     def _subscribe(self, topic: str, msg_type, qos):
         def store(msg, info):
@@ -86,8 +55,8 @@ class DepthMasterClient(Node):
             self.message_info[topic].append(info)
 
         # the EventsExecutor of rclpy 9.1.2 fails on callbacks that take the MessageInfo: none there
-        return self.create_subscription(msg_type, topic, (lambda msg: store(msg, None)) if self._events else store,
-                                        qos)
+        callback = (lambda msg: store(msg, None)) if self.events_executor else store
+        return self.create_subscription(msg_type, topic, callback, qos)
 
     def wait_for_node(self, timeout: float = 30.0) -> bool:
         """Until discovery is done both ways: the node subscribes to our image (raw or compressed) and camera_info
@@ -98,15 +67,6 @@ class DepthMasterClient(Node):
                 sub.get_publisher_count() > 0 for sub in self._output_subs)
 
         return self.spin_until(matched, timeout)
-
-    def spin_until(self, condition: Callable[[], bool], timeout: float) -> bool:
-        """Wait (the background thread receives meanwhile) until ``condition()`` or ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if condition():
-                return True
-            time.sleep(0.01)
-        return condition()
 
     def publish_frame(self, rgb: np.ndarray, camera: CameraIntrinsics | None, stamp_ns: int,
                       frame_id: str = "camera_optical_frame", encoding: str = "rgb8",
@@ -141,12 +101,6 @@ class DepthMasterClient(Node):
             cloud[name] = points[:, index]
         self.lidar_pub.publish(points_to_cloud(cloud[None, :], make_header(stamp_ns, frame_id)))
 
-    def wait(self, future, timeout: float = 20.0):
-        """Spin until ``future`` (a service call) is done; its result."""
-        if not self.spin_until(future.done, timeout):
-            raise TimeoutError(f"no answer from the service within {timeout} s")
-        return future.result()
-
     def _parameter_client(self, node_name: str):
         from rclpy.parameter_client import AsyncParameterClient
 
@@ -154,6 +108,14 @@ class DepthMasterClient(Node):
         if not client.wait_for_services(timeout_sec=20.0):
             raise TimeoutError(f"parameter services of {node_name} not available")
         return client
+
+    def control(self, node_name: str = "depthmaster", timeout: float = 20.0):
+        """The node's lifecycle, parameters and /diagnostics (:class:`~depthmaster_ros.ros.node_control.NodeControl`:
+        ``state()``, ``change_state("configure")``, ``set_parameter(name, text)``, ``diagnostics()``, ...);
+        ``node_name`` relative to this client's namespace, or absolute."""
+        from .node_control import NodeControl, node_name as qualified
+
+        return NodeControl(self, qualified(node_name, self.get_namespace()), timeout)
 
     def set_node_parameters(self, node_name: str = "depthmaster", **values) -> list[tuple[bool, str]]:
         """Set parameters of the node (relative name: in this client's namespace); (successful, reason) each."""

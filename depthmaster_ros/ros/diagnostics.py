@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..engine.stage import stage_classes
+
 # problem kind -> (its counter, the key of its last reason)
 PROBLEMS = {
     "image": ("rejected", "last_rejection"),
@@ -120,12 +122,11 @@ def camera_status(node_name: str, summary: NodeSummary, stream, stats: dict, sta
     if fit is not None:
         values.update(scale=fit.scale, shift=fit.shift, scale_inlier_ratio=fit.inlier_ratio,
                       scale_residual_rms=fit.residual_rms, scale_pairs=fit.pairs, scale_age_s=fit.age)
-    values["temporal_mode"] = config.temporal_mode
-    temporal = stream.temporal
-    if temporal is not None:
-        values.update(temporal_state=temporal.detail, temporal_inlier_ratio=temporal.inlier_ratio,
-                      temporal_frames_since_reset=temporal.frames, temporal_resets=temporal.resets,
-                      temporal_last_reset=stream.last_temporal_reset or "-")
+    for stage in stage_classes():  # each stage's own key/values (a plug-in's failure costs only its own)
+        try:
+            values.update(stage.diagnostics(config, stream.reports.get(stage.name)))
+        except Exception as exc:  # noqa: BLE001
+            values[f"{stage.name}_diagnostics"] = f"failed: {type(exc).__name__}: {exc}"
     values.update(stats)
     if stream.image_sub is not None:
         values["input_qos"] = stream.image_sub.describe()

@@ -26,7 +26,10 @@ def qos_profile(reliability: str, depth: int) -> QoSProfile:
 
 
 class InputSubscription:
-    def __init__(self, node, msg_type, topic: str, callback: Callable[[Any], None], depth: int, reliability: str):
+    def __init__(self, node, msg_type, topic: str, callback: Callable[[Any], None], depth: int, reliability: str,
+                 raw: bool = False):
+        """``raw``: the callback gets the serialized message (CDR bytes), as rclpy's raw subscriptions."""
+        self._raw = raw
         if reliability not in ("auto", *RELIABILITY_POLICIES):
             raise ValueError(f"reliability must be auto, reliable or best_effort, got {reliability!r}")
         self._node, self._msg_type, self._topic, self._callback, self._depth = node, msg_type, topic, callback, depth
@@ -37,7 +40,7 @@ class InputSubscription:
 
     def _create(self, reliability: str):
         return self._node.create_subscription(self._msg_type, self._topic, self._callback,
-                                              qos_profile(reliability, self._depth))
+                                              qos_profile(reliability, self._depth), raw=self._raw)
 
     def wanted(self) -> str:
         """The reliability to subscribe with now."""

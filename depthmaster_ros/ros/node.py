@@ -18,6 +18,7 @@ and with no subscriber at all no inference runs.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from rclpy.clock import Clock, ClockType
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from std_msgs.msg import String
 
-from ..engine.config import ProcessingConfig
+from ..processing_config import ProcessingConfig
 from ..engine.engine import FrameEngine
 from ..engine.limits import memory_problem
 from ..messages.conversions import InputError, decode_image, stamp_to_ns
@@ -43,6 +44,7 @@ from .frame_timing import TOPIC as FRAME_TIMING_TOPIC, FrameTiming
 from .input_subscription import InputSubscription, qos_profile, starvation_hint
 from .latest_frame import LatestFrames
 from .node_parameters import NodeParameters
+from .tf_extrinsics import TfExtrinsics
 
 NODE_NAME = "depthmaster"
 
@@ -75,6 +77,7 @@ class DepthMasterNode(LifecycleNode):
         self._frame_timing = self.create_publisher(String, FRAME_TIMING_TOPIC, 10)  # a record per frame, when asked
         # wall-clock timers: with use_sim_time the node's clock stands still when a bag is paused or over, but
         # /diagnostics and the QoS follow-up must go on
+        self._extrinsics = TfExtrinsics(self.get_parameter("extrinsics_source").value, node=self)
         self._steady = Clock(clock_type=ClockType.STEADY_TIME)
         self.create_timer(self.get_parameter("diagnostics_period").value, self._publish_diagnostics,
                           clock=self._steady)
@@ -98,14 +101,13 @@ class DepthMasterNode(LifecycleNode):
 
     # ------------------------------------------------------------------ lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        from ..model.backends import ModelConfig, create_backend
+        from ..model.backends import backend_from_parameters
         from ..model.checkpoint import CheckpointError
-        from ..model.device import apply_cpu_threads
+        from ..model.checkpoint_layout import RANDOM_WEIGHTS_WARNING
 
         values = self.parameters.values()
-        apply_cpu_threads(values["cpu_threads"])
         try:
-            backend = create_backend(ModelConfig.from_parameters(values))
+            backend = backend_from_parameters(values)
             problem = self._memory_problem(backend, values)
             if problem:
                 raise ValueError(problem)
@@ -124,7 +126,7 @@ class DepthMasterNode(LifecycleNode):
         self.get_logger().info(f"loaded {backend.describe()}" + (f" for cameras {', '.join(cameras)}" if cameras
                                                                   else ""))
         if backend.random_weights:
-            self.get_logger().warning("this checkpoint has RANDOM weights: outputs are meaningless (smoke test only)")
+            self.get_logger().warning(RANDOM_WEIGHTS_WARNING)
         qos = qos_profile(values["output_reliability"], values["output_depth"])
         for stream in self._streams.values():
             for topic, (msgtype, _) in OUTPUT_TOPICS.items():
@@ -351,7 +353,8 @@ class DepthMasterNode(LifecycleNode):
                                         config.metric_source_tolerance,
                                         lambda name: stream.publisher_count(name) > 0)
         job, problems = stream.pairing.job(stream.name, stamp_ns, rgb, config, needed_outputs(topics),
-                                           context=(msg.header, topics, frame.timing))
+                                           context=(msg.header, topics, frame.timing), extrinsics=functools.partial(
+                                               self._extrinsics.apply, camera_frame=msg.header.frame_id))
         for kind, reason in problems:
             self._reject(stream, kind, reason)
         frame.timing.mark("paired")
@@ -406,6 +409,7 @@ class DepthMasterNode(LifecycleNode):
     def _camera_status(self, stream: CameraStream, summary: NodeSummary):
         stats = stream.stats.snapshot()
         stats["frames_dropped"] = self._slots.dropped[stream.name]
+        stats.update(self._extrinsics.report(stream.config))
         starved = self._starved(stream, stats) if summary.lifecycle_state == "active" else ""
         return camera_status(self.get_name(), summary, stream, stats, starved)
 

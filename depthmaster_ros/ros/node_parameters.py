@@ -23,6 +23,7 @@ from rclpy.parameter import Parameter
 
 from ..parameters import RENAMED, check_values, normalize, per_camera_names, spec, spec_for, specs, suggest, \
     translate_renamed
+from .user_commands import lifecycle_command
 
 _TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
           float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING,
@@ -165,8 +166,8 @@ class NodeParameters:
                 if item.model and self._node.lifecycle_state != "unconfigured":
                     return SetParametersResult(successful=False, reason=(
                         f"{parameter.name} is read when the model loads: change it while the node is unconfigured "
-                        f"(ros2 lifecycle set {self._node.get_fully_qualified_name()} deactivate, then cleanup; set "
-                        "it; then configure and activate)"))
+                        f"({lifecycle_command(self._node.get_fully_qualified_name(), 'deactivate')}, then cleanup; "
+                        "set it; then configure and activate)"))
                 changes[parameter.name] = normalize(parameter.name, parameter.value, self.cameras)
         problems = check_values({**self.values(), **changes}) if changes else []
         if changes and not problems:

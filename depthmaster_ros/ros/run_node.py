@@ -47,6 +47,7 @@ def main(args: list[str] | None = None) -> int:
         from rclpy.signals import SignalHandlerOptions
 
         from .node import DepthMasterNode
+        from .user_commands import lifecycle_command
 
         rclpy.init(args=args if args is not None else sys.argv, signal_handler_options=SignalHandlerOptions.NO)
         try:
@@ -58,8 +59,8 @@ def main(args: list[str] | None = None) -> int:
         if node.get_parameter("autostart").value and not node.autostart():
             node.get_logger().error("autostart failed; the node stays up (unconfigured) and reports why on "
                                     "/diagnostics. Fix the cause (the model parameters such as checkpoint can be "
-                                    "set while unconfigured) and configure again: ros2 lifecycle set "
-                                    f"{node.get_fully_qualified_name()} configure")
+                                    "set while unconfigured) and configure again: "
+                                    + lifecycle_command(node.get_fully_qualified_name(), "configure"))
         signals.starting = False
         executor = SingleThreadedExecutor()
         executor.add_node(node)

@@ -24,7 +24,7 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..engine.config import ProcessingConfig
+from ..processing_config import ProcessingConfig
 from ..engine.engine import FrameEngine
 from ..messages.topics import OUTPUT_TOPICS, needed_outputs
 from .bag_frames import BagFrames, Entry

@@ -4,6 +4,7 @@ source needs (whatever the registered sources declare: depth images, LiDAR cloud
 from __future__ import annotations
 
 import posixpath
+import re
 from dataclasses import dataclass
 
 from ..messages.topics import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, MEASUREMENT_TYPES, message_class
@@ -24,6 +25,24 @@ def first_encoding(reader, connection) -> str | None:
 
 def parent(topic: str) -> str:
     return posixpath.dirname(topic.rstrip("/")) or "/"
+
+
+def is_ground_truth(topic: str) -> bool:
+    """A topic named as ground truth (``/camera/depth_truth``, ``/gt/depth``, ``.../ground_truth/...``): the answer
+    a recording keeps to score against, never a robot's measurement."""
+    words = set(re.split(r"[/_\-.]+", topic.lower()))
+    return bool(words & {"truth", "groundtruth", "gt"})
+
+
+def measurement_candidates(candidates: list[str], what: str, option: str) -> list[str]:
+    """The topics that may be a measurement: never one named as ground truth (a scale fitted on the truth would
+    make any evaluation of the result meaningless); naming it with its option uses it anyway."""
+    measured = [topic for topic in candidates if not is_ground_truth(topic)]
+    if candidates and not measured:
+        raise BagError(f"the bag's only {what} topic{'s' if len(candidates) > 1 else ''} "
+                       f"({', '.join(sorted(candidates))}) {'are' if len(candidates) > 1 else 'is'} named as ground "
+                       f"truth, not a measurement; to fit the scale on it anyway, name it with {option}")
+    return measured
 
 
 def pick(candidates: list[str], what: str, option: str, prefer_near: str | None = None) -> str:
@@ -80,7 +99,8 @@ def choose_topics(reader, image_topic=None, camera_info_topic=None, scale_mode="
                                                                     if m == MEASUREMENT_TYPES[item.kind]]
             kind = " (16UC1/32FC1)" if item.kind == "depth_image" else f" ({MEASUREMENT_TYPES[item.kind]})"
             try:
-                topic = pick(candidates, item.description + kind, item.bag_option)
+                what = item.description + kind
+                topic = pick(measurement_candidates(candidates, what, item.bag_option), what, item.bag_option)
             except BagError:
                 if not item.optional:
                     raise

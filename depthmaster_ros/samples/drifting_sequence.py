@@ -11,6 +11,11 @@ a gentle yaw). Each frame's "prediction" is what an affine-invariant model would
    inconsistency), plus Gaussian noise per pixel;
 3. clipped to [0, 1] as the model's output is (the sky and anything beyond the quantiles saturate).
 
+The long loop (``loop``) walks the same path out and back to the start (the camera's path time goes from 0 to
+``LOOP_REACH`` seconds of ``camera_pose`` in ``LOOP_SECONDS``, 2.5 m, and back along half a cosine each way, so it
+slows down to turn and stops where it started, facing the same way; shorter loops go proportionally less far): the scene it returns to is the one it started in, where a stage
+whose affine frame drifted over the walk shows its drift as error.
+
 A scene cut (``cut_at``) switches to another view from that frame on: the camera turned to the right and looking
 down, at other objects (a view that only looks down differently changes the floor's depth at every pixel; turning
 alone would not: the floor at one height and pitch has the same depth at each pixel whichever way the camera
@@ -19,6 +24,7 @@ faces, and would carry the alignment through).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +35,8 @@ START_NS = 1_700_000_000 * 1_000_000_000
 MAIN_VIEW = {"spheres": SPHERES}
 NEAREST = 2  # the sphere 3 m ahead
 APPROACH_SPEED = 0.5  # m/s of the approaching object in sample_scenarios
+LOOP_SECONDS = 24.0  # the long loop's duration
+LOOP_REACH = 10.0  # how far it goes in LOOP_SECONDS: seconds of camera_pose's walk (0.25 m/s: 2.5 m, then back)
 CUT_VIEW = {  # the view after a scene cut: the camera turned 90 degrees to the right and down, at other objects
     "pitch": 0.35,
     "offset": (np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]]), np.zeros(3)),
@@ -66,6 +74,19 @@ def view_geometry(view: dict) -> dict:
     return {key: view[key] for key in ("pitch", "offset") if key in view}
 
 
+def loop_reach(duration: float) -> float:
+    """How far a loop of ``duration`` seconds goes (seconds of ``camera_pose``'s walk): a shorter loop is the
+    same walk at the same speed, only shorter."""
+    return LOOP_REACH * duration / LOOP_SECONDS
+
+
+def loop_path_time(elapsed: float, duration: float) -> float:
+    """Where on ``camera_pose``'s path (its time, seconds) the long loop is ``elapsed`` seconds into a loop of
+    ``duration`` seconds: out to :func:`loop_reach` and back to 0, smoothly (zero speed at the start, the turn
+    and the end)."""
+    return 0.5 * loop_reach(duration) * (1.0 - math.cos(2.0 * math.pi * elapsed / duration))
+
+
 def simulated_prediction(truth: np.ndarray, gain: float = 1.0, offset: float = 0.0,
                          noise: np.ndarray | float = 0.0) -> np.ndarray:
     """An affine-invariant model's output for a frame with depth ``truth`` (module docstring, steps 1-3)."""
@@ -81,18 +102,22 @@ def simulated_prediction(truth: np.ndarray, gain: float = 1.0, offset: float = 0
 
 def drifting_sequence(pinhole: PinholeCamera, frames: int, rate: float = 10.0, drift: Drift = Drift(),
                       seed: int = 0, start: float = 0.0, cut_at: int | None = None, static: bool = False,
-                      stamps_s=None, approach: float = 0.0) -> list[SequenceFrame]:
+                      stamps_s=None, approach: float = 0.0, loop: float = 0.0) -> list[SequenceFrame]:
     """``frames`` frames stamped at ``rate`` Hz from ``start`` seconds (or at ``stamps_s``, e.g. with gaps), the
     camera where ``camera_pose`` puts it at the stamp (``static``: where it is at ``start``, for every frame);
     from frame ``cut_at`` on, the other view (a scene cut). ``approach``: the nearest sphere moves towards the
     camera (along -z) at this speed, m/s, from the first stamp on; its pixels are each frame's ``moving`` mask.
-    Deterministic for a seed."""
+    ``loop``: the camera walks out and back to where it is at ``start`` in this many seconds (the long loop;
+    ``loop * rate + 1`` frames end where they began). Deterministic for a seed."""
     # the per-frame affines from their own stream: the same at every image size
     affine_rng, noise_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
     stamps = [start + index / rate for index in range(frames)] if stamps_s is None else list(stamps_s)
     sequence = []
     for index, stamp in enumerate(stamps):
-        t = start if static else stamp
+        if static:
+            t = start
+        else:
+            t = start + loop_path_time(stamp - stamps[0], loop) if loop else stamp
         view = CUT_VIEW if cut_at is not None and index >= cut_at else MAIN_VIEW
         moving = None
         if approach:
@@ -127,17 +152,29 @@ def sample_setups(sequence: list[SequenceFrame], seed: int = 0) -> list:
             ScaleSetup("ground_plane", {"scale_mode": "ground_plane", "camera_height": CAMERA_HEIGHT})]
 
 
-def sample_scenarios(width: int, height: int, frames: int, drift: Drift = Drift(), seed: int = 0) -> dict:
+def long_loop(pinhole: PinholeCamera, seconds: float = LOOP_SECONDS, rate: float = 10.0, drift: Drift = Drift(),
+              seed: int = 0) -> list[SequenceFrame]:
+    """The long loop: ``seconds`` out and back to the start at ``rate`` Hz (its last frame is its first view)."""
+    return drifting_sequence(pinhole, int(round(seconds * rate)) + 1, rate=rate, drift=drift, seed=seed,
+                             loop=seconds)
+
+
+def sample_scenarios(width: int, height: int, frames: int, drift: Drift = Drift(), seed: int = 0,
+                     loop_seconds: float = LOOP_SECONDS) -> dict:
     """The sequences the temporal stage is measured on, each with the scale setups that apply to it: the moving
     camera, the same camera standing still, the still camera with the nearest sphere coming towards it (what
-    smoothing must not smear), and the moving camera with a scene cut half-way (not ground_plane there: after the
-    cut the camera looks down, and ground_plane's camera_pitch is the first view's)."""
+    smoothing must not smear), the moving camera with a scene cut half-way (not ground_plane there: after the
+    cut the camera looks down, and ground_plane's camera_pitch is the first view's) and, unless ``loop_seconds``
+    is 0, the long loop out and back to the start (its own length: ``loop_seconds`` at 10 Hz, what drift shows
+    on)."""
     pinhole = PinholeCamera.with_size(width, height)
     scenarios = {"moving camera": drifting_sequence(pinhole, frames, drift=drift, seed=seed),
                  "static camera": drifting_sequence(pinhole, frames, drift=drift, seed=seed, start=1.0, static=True),
                  "approaching object": drifting_sequence(pinhole, frames, drift=drift, seed=seed, start=1.0,
                                                          static=True, approach=APPROACH_SPEED),
                  "scene cut": drifting_sequence(pinhole, frames, drift=drift, seed=seed, cut_at=frames // 2)}
+    if loop_seconds > 0:
+        scenarios["long loop"] = long_loop(pinhole, loop_seconds, drift=drift, seed=seed)
     return {name: (sequence, [setup for setup in sample_setups(sequence, seed)
                               if not (name == "scene cut" and setup.name == "ground_plane")])
             for name, sequence in scenarios.items()}

@@ -117,7 +117,8 @@ def figure_frame(width: int = 640, height: int = 480, backend=None, t: float = 0
     import torch
 
     from ..colormap import colorize
-    from ..engine import FrameEngine, FrameJob, ProcessingConfig
+    from ..engine import FrameEngine, FrameJob
+    from ..processing_config import ProcessingConfig
     from ..geometry.intrinsics import CameraIntrinsics
     from .drifting_sequence import simulated_prediction
     from .sample_bag import lidar_depth_image

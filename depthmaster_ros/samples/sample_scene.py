@@ -45,6 +45,7 @@ SPHERES = (  # centre (x, y, z), radius, RGB colour
     ((0.1, FLOOR_Y - 0.4, 3.0), 0.4, (0.95, 0.8, 0.25)),
     ((-2.5, FLOOR_Y - 1.2, 9.0), 1.2, (0.3, 0.75, 0.35)),
 )
+WALK_SPEED = 0.25  # m/s forward of camera_pose's walk
 LIGHT = np.array([-0.4, -1.0, -0.5]) / np.linalg.norm([-0.4, -1.0, -0.5])  # direction towards the light
 
 
@@ -53,7 +54,7 @@ def camera_pose(t: float) -> tuple[np.ndarray, np.ndarray]:
     yaw = 0.12 * np.sin(0.5 * t)
     c, s = np.cos(yaw), np.sin(yaw)
     rotation = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
-    position = np.array([0.3 * np.sin(0.3 * t), 0.0, 0.25 * t])
+    position = np.array([0.3 * np.sin(0.3 * t), 0.0, WALK_SPEED * t])
     return rotation, position
 
 

@@ -11,7 +11,8 @@ A source is a subclass of :class:`ScaleSource` that declares
 and computes either a scale known without measurements (:meth:`ScaleSource.known_scale`, the fixed mode) or the
 (prediction, metric depth) pairs that the robust fit turns into a scale (:meth:`ScaleSource.pairs`). Everything
 else (the mode list, the parameter table, subscriptions, pairing, bag topic options) derives from the registry,
-so a new source is one module plus its test: define the class and call :func:`register_source`.
+so a new source is one module plus its test: define the class and call :func:`register_source`, or publish it as
+an entry point of another package (``depthmaster_ros.scale_sources``, see ``plugins.py``).
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ class MeasurementInput:
     is fitted without it. ``at_stamp_of``: paired at the stamp of that other input's message rather than the
     image's (the camera info of a depth image). ``published_with_image``: a live node waits up to the pairing
     tolerance for the message with the image's exact stamp (a registered depth image comes with its colour
-    image). ``option``: the depthmaster-bag option naming its topic (default ``--NAME-topic``).
+    image). ``option``: the depthmaster-bag option naming its topic (default ``--NAME-topic``). ``extrinsic``: the
+    source's parameter holding the transform from this measurement's frame to the camera's optical frame ([x, y, z,
+    qx, qy, qz, qw]); a node with TF looks it up instead, from the message's frame_id to the image's.
     """
 
     name: str
@@ -51,6 +54,7 @@ class MeasurementInput:
     at_stamp_of: str | None = None
     published_with_image: bool = False
     option: str | None = None
+    extrinsic: str | None = None
 
     def __post_init__(self):
         if self.kind not in MEASUREMENT_KINDS:
@@ -85,22 +89,33 @@ class ScaleSource:
 
 _sources: dict[str, ScaleSource] = {}
 _builtins_loaded = False
+_plugins_loaded = False
 _version = 0
 
 
 def _ensure_builtins() -> None:
-    global _builtins_loaded
+    """The built-in sources, then the installed plug-ins' (entry points), once."""
+    global _builtins_loaded, _plugins_loaded
     if not _builtins_loaded:
         _builtins_loaded = True
+        held, _plugins_loaded = _plugins_loaded, True  # no plug-in before the built-ins are all in
         from . import sources  # noqa: F401  (registers the built-in sources)
+        _plugins_loaded = held
+    if not _plugins_loaded:
+        _plugins_loaded = True
+        from ..plugins import load_plugins
+
+        load_plugins("scale_sources", lambda name, source: register_source(source))
 
 
 def register_source(source: ScaleSource | type[ScaleSource]) -> ScaleSource:
     """Make a source available as a ``scale_mode`` (and its parameters and inputs known everywhere)."""
     global _version
     _ensure_builtins()
-    if isinstance(source, type):
+    if isinstance(source, type) and issubclass(source, ScaleSource):
         source = source()
+    if not isinstance(source, ScaleSource):
+        raise TypeError(f"expected a subclass of depthmaster_ros.scale.source.ScaleSource, got {source!r}")
     name = source.name
     if not name or name == NONE or not name.replace("_", "").isalnum():
         raise ValueError(f"a scale source needs a name of letters, digits and '_' other than {NONE!r}; got {name!r}")

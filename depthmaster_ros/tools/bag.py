@@ -16,8 +16,9 @@ import signal
 import sys
 from pathlib import Path
 
+from ..model.backends import backend_from_parameters
+from ..model.checkpoint_layout import RANDOM_WEIGHTS_WARNING
 from .bag_options import add_bag_options, bag_params, check_bag_args, progress_log
-from .cli_options import create_backend
 
 
 def parse_args(argv):
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             warn(f"salvaging {args.input_bag}: {found.report.summary()}")
             for line in found.report.files:
                 warn(f"  {line.describe()}")
-        backend = create_backend(params)
+        backend = backend_from_parameters(params)
         run = BagRun(backend, params, args.input_bag, args.output_bag, topics, args.output_namespace, args.storage,
                      args.batch, not args.no_copy_input, split_frames=args.split_frames, salvage=args.salvage,
                      log=warn)
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 
     warn(backend.describe())
     if backend.random_weights:
-        warn("WARNING: RANDOM weights: the outputs are meaningless (a smoke test)")
+        warn(RANDOM_WEIGHTS_WARNING)
     warn(", ".join(f"{role} {topic}" for role, topic in topics.items() if topic)
          + f"; scale_mode {params['scale_mode']}; outputs under {run.namespace or '/'}")
     if params["scale_mode"] == "none":

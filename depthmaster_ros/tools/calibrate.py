@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli_options import add_model_options, add_processing_res, create_backend, model_values
+from ..model.backends import backend_from_parameters
+from ..model.checkpoint_layout import RANDOM_WEIGHTS_WARNING
+from .cli_options import add_model_options, add_processing_res, model_values
 
 
 def read_depth(path: Path, depth_scale: float) -> np.ndarray:
@@ -42,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from ..model.checkpoint import CheckpointError
+    from ..ros.user_commands import DEFAULT_NODE, param_set_command
     from ..scale.robust_fit import robust_fit
     from .infer import read_rgb
 
@@ -51,12 +54,12 @@ def main(argv: list[str] | None = None) -> int:
         if depth.shape != rgb.shape[:2]:
             raise ValueError(f"the depth map is {depth.shape[1]}x{depth.shape[0]} but the image is "
                              f"{rgb.shape[1]}x{rgb.shape[0]}")
-        backend = create_backend(model_values(args))
+        backend = backend_from_parameters(model_values(args))
     except (OSError, ValueError, CheckpointError) as exc:
         print(f"depthmaster-calibrate: {exc}", file=sys.stderr)
         return 2
     if backend.random_weights:
-        print("depthmaster-calibrate: WARNING: RANDOM weights; the numbers below mean nothing", file=sys.stderr)
+        print(f"depthmaster-calibrate: {RANDOM_WEIGHTS_WARNING}", file=sys.stderr)
     relative = backend.infer([rgb], args.processing_res)[0].cpu().numpy()
     outcome = robust_fit(relative, depth, "fixed")
     if outcome.fit is None:
@@ -67,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
           f"relative residual RMS {fit.residual_rms:.4f})")
     print("\nFor the node (params file or command line):")
     print(f"    scale_mode: fixed\n    scale: {fit.scale:.6f}\n    shift: {fit.shift:.6f}")
-    print(f"    ros2 param set /depthmaster scale {fit.scale:.6f}; ros2 param set /depthmaster shift {fit.shift:.6f}")
+    print("    " + "; ".join(param_set_command(DEFAULT_NODE, name, f"{value:.6f}")
+                            for name, value in (("scale", fit.scale), ("shift", fit.shift))))
     return 0
 
 

@@ -1,14 +1,17 @@
 """The command-line tools' shared options, taken from the parameter table: the same names (``checkpoint`` ->
 ``--checkpoint``), defaults, meanings and checks as the node's parameters, one spelling for image sizes
-(WIDTHxHEIGHT, as ``warmup_size``), and one way to turn them into a model backend."""
+(WIDTHxHEIGHT, as ``warmup_size``); their values make a backend with
+:func:`~depthmaster_ros.model.backends.backend_from_parameters`."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+from ..model.backends import backend_from_parameters, backend_names, backend_parameters
 from ..parameters import defaults, parse_size, spec
 
+create_backend = backend_from_parameters  # the name the tools used for it before it moved to model/backends.py
 MODEL_OPTIONS = ("checkpoint", "allow_download", "device", "dtype", "backend")
 
 
@@ -35,6 +38,12 @@ def add_model_options(parser: argparse.ArgumentParser, params_file: bool = False
             group.add_argument(flag, default=None, choices=item.allowed, help=_help(name))
     group.add_argument("--threads", type=_non_negative_int, default=None, metavar="N",
                        help=spec("cpu_threads").description.replace("%", "%%") + " (the node's cpu_threads)")
+    for name in backend_names():  # each backend's own parameters, plug-ins' included
+        specs = [item for item in backend_parameters(name) if spec(item.name) is item]
+        if specs:
+            options = parser.add_argument_group(f"backend {name} (the node's parameters of the same names)")
+            for item in specs:
+                _add_parameter_option(options, item)
 
 
 def add_processing_res(parser: argparse.ArgumentParser, default_text: str) -> None:
@@ -56,16 +65,39 @@ def model_values(args: argparse.Namespace, params: dict[str, Any] | None = None)
             values[name] = given
     if getattr(args, "threads", None) is not None:
         values["cpu_threads"] = args.threads
+    for name in backend_names():
+        for item in backend_parameters(name):
+            given = getattr(args, item.name, None)
+            if given is not None:
+                values[item.name] = given
     return values
 
 
-def create_backend(values: dict[str, Any]):
-    """The model backend of these parameter values, with the CPU threads applied first."""
-    from ..model.backends import ModelConfig, create_backend as create
-    from ..model.device import apply_cpu_threads
+def _add_parameter_option(group, item) -> None:
+    """``--NAME`` for a parameter of the table, of its type, checked as the node checks it (a list: its items
+    after the option)."""
+    flag = "--" + item.name.replace("_", "-")
+    if item.type is bool:
+        group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=_help(item.name))
+        return
 
-    apply_cpu_threads(values["cpu_threads"])
-    return create(ModelConfig.from_parameters(values))
+    kind = item.item_type if item.type is list else item.type
+
+    def convert(text: str):
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{item.name}: expected {kind.__name__}, got {text!r}") from None
+
+    class Checked(argparse.Action):  # the whole value, as the node checks it
+        def __call__(self, parser, namespace, value, option_string=None):
+            reason = item.check(value)
+            if reason:
+                parser.error(reason)
+            setattr(namespace, self.dest, value)
+
+    group.add_argument(flag, type=convert, action=Checked, default=None, nargs="+" if item.type is list else None,
+                       metavar=item.name.upper(), help=_help(item.name))
 
 
 def size_list(text: str) -> list[tuple[int, int]]:

@@ -155,15 +155,15 @@ def summarize(recorded: Path, bag: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from ..model.checkpoint import CheckpointError, resolve_checkpoint
-    from ..model.checkpoint_layout import RANDOM_WEIGHTS_MARKER
+    from ..model.checkpoint_layout import RANDOM_WEIGHTS_MARKER, RANDOM_WEIGHTS_WARNING
 
     try:
         random_weights = (resolve_checkpoint(args.values["checkpoint"]) / RANDOM_WEIGHTS_MARKER).is_file()
     except CheckpointError as exc:
         print(f"depthmaster-demo: {exc}", file=sys.stderr)
         return 2
-    banner = ("=" * 78 + "\nDEMO ON RANDOM WEIGHTS: this shows the software working end to end; the depth values"
-              "\nare meaningless. Get the real weights (README) for a real result.\n" + "=" * 78)
+    banner = ("=" * 78 + "\nDEMO ON RANDOM WEIGHTS: this shows the software working end to end.\n"
+              + RANDOM_WEIGHTS_WARNING + ".\nGet the real weights (README) for a real result.\n" + "=" * 78)
     if random_weights:
         print(banner)
     out = args.output

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli_options import add_colormap, add_model_options, add_processing_res, create_backend, model_values
+from ..model.backends import backend_from_parameters
+from ..model.checkpoint_layout import RANDOM_WEIGHTS_WARNING
+from .cli_options import add_colormap, add_model_options, add_processing_res, model_values
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
@@ -88,17 +90,13 @@ def main(argv: list[str] | None = None) -> int:
     from ..model.checkpoint import CheckpointError
 
     try:
-        backend = create_backend(model_values(args))
+        backend = backend_from_parameters(model_values(args))
     except (CheckpointError, ValueError) as exc:
         print(f"depthmaster-infer: {exc}", file=sys.stderr)
         return 2
     print(f"depthmaster-infer: {backend.describe()}", file=sys.stderr)
     if backend.random_weights:
-        print(
-            "depthmaster-infer: WARNING: this checkpoint has RANDOM weights; its outputs are meaningless "
-            "(a smoke test of the software, not a depth result).",
-            file=sys.stderr,
-        )
+        print(f"depthmaster-infer: {RANDOM_WEIGHTS_WARNING}", file=sys.stderr)
 
     files, failures = collect_inputs(args.inputs)
     args.output.mkdir(parents=True, exist_ok=True)

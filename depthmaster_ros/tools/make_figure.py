@@ -7,7 +7,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli_options import add_model_options, create_backend, model_values, size_list
+from ..model.backends import backend_from_parameters
+from ..model.checkpoint_layout import RANDOM_WEIGHTS_WARNING
+from .cli_options import add_model_options, model_values, size_list
 
 
 def _one_size(text: str) -> tuple[int, int]:
@@ -39,13 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     backend = None
     if args.model:
         try:
-            backend = create_backend(model_values(args))
+            backend = backend_from_parameters(model_values(args))
         except (CheckpointError, ValueError) as exc:
             print(f"depthmaster-make-figure: {exc}", file=sys.stderr)
             return 2
         if backend.random_weights:
-            print("depthmaster-make-figure: WARNING: RANDOM weights: the depth in the figure means nothing "
-                  "(a smoke test; the figure says so)", file=sys.stderr)
+            print(f"depthmaster-make-figure: {RANDOM_WEIGHTS_WARNING} (the figure says so)", file=sys.stderr)
     figure = figure_frame(*args.size, backend=backend)
     try:
         out = save_figure(figure, args.out)

@@ -1,19 +1,21 @@
 """depthmaster-record: record topics of a live ROS 2 graph into a rosbag2 (no `ros2 bag record`).
 
-Subscribes to the named topics (waiting for them to appear) and writes the received CDR bytes as they come, with
-the receive time as log time. Stops after --duration seconds, --max-messages per topic, or Ctrl-C / SIGTERM; the
-bag is written as OUTPUT.partial/OUTPUT_0/OUTPUT_0.mcap and that folder is renamed to OUTPUT when closed (the file
-keeps its name, rosbag2's), so a crash leaves no half bag under OUTPUT; what a crash left in OUTPUT.partial is read
-by ``depthmaster-bag --salvage``.
+Subscribes to the named topics (waiting up to --wait seconds for them to appear) and writes the received CDR bytes
+as they come, with the receive time as log time. When none appears within the wait it stops with exit code 1 and
+writes nothing; when some do, it records those, names the others (with the closest existing topic: a typo), and
+takes them too if they appear later; the final line names any that never did (exit code 0). It stops after
+--duration seconds, --max-messages per topic, or Ctrl-C / SIGTERM; the bag is written as
+OUTPUT.partial/OUTPUT_0/OUTPUT_0.mcap and that folder is renamed to OUTPUT when closed (the file keeps its name,
+rosbag2's), so a crash leaves no half bag under OUTPUT; what a crash left in OUTPUT.partial is read by
+``depthmaster-bag --salvage``. The recorder is ``ros/bag_recorder.py``.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import signal
 import sys
-import time
-from collections import Counter
 from pathlib import Path
 
 
@@ -23,7 +25,8 @@ def parse_args(argv):
     parser.add_argument("--topics", nargs="+", required=True, help="topics to record")
     parser.add_argument("--duration", type=float, help="stop after this many seconds")
     parser.add_argument("--max-messages", type=int, help="stop once every topic has this many messages")
-    parser.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the topics to appear")
+    parser.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the topics to appear (default "
+                        "30; if none has by then: exit code 1, nothing written)")
     parser.add_argument("--storage", choices=["mcap", "sqlite3"], default="mcap")
     return parser.parse_args(argv)
 
@@ -33,11 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     stop = {"now": False}  # Ctrl-C / SIGTERM: close the bag properly, whatever the recorder is doing
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.update(now=True))
-    import rclpy
-    from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from rclpy.signals import SignalHandlerOptions
-
-    from ..rosbag.io import ConnectionMap, message_class, open_writer
+    from ..ros.bag_recorder import RecordOptions, record
+    from ..rosbag.io import ConnectionMap, open_writer
     from ..rosbag.partial_output import partial_folder, split_name
 
     if args.output.exists():
@@ -47,51 +47,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"depthmaster-record: {partial_folder(args.output)} holds what a recording that crashed left (read it "
               "with depthmaster-bag --salvage); move it away or choose another name", file=sys.stderr)
         return 2
-    rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)
-    node = rclpy.create_node("depthmaster_record")
     partial = partial_folder(args.output) / split_name(args.output, 0)
     partial.parent.mkdir(parents=True)
     writer = open_writer(partial, args.storage)
-    bag = ConnectionMap(writer)
-    counts = Counter()
-    subscriptions = {}
-    deadline = time.monotonic() + args.wait
+    recording = None
     try:
-        while len(subscriptions) < len(args.topics) and time.monotonic() < deadline and not stop["now"]:
-            known = dict(node.get_topic_names_and_types())
-            for topic in args.topics:
-                types = known.get(topic) or known.get(node.resolve_topic_name(topic))
-                if topic in subscriptions or not types:
-                    continue
-                msgtype = types[0]
-                if message_class(msgtype) is None:
-                    print(f"depthmaster-record: skipping {topic}: type {msgtype} is not installed", file=sys.stderr)
-                    subscriptions[topic] = None
-                    continue
-
-                def store(raw, topic=topic, msgtype=msgtype):
-                    bag.write(topic, msgtype, node.get_clock().now().nanoseconds, raw)
-                    counts[topic] += 1
-
-                subscriptions[topic] = node.create_subscription(
-                    message_class(msgtype), topic, store, QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE),
-                    raw=True)
-            rclpy.spin_once(node, timeout_sec=0.1)
-        missing = [t for t in args.topics if t not in subscriptions]
-        if missing:
-            print(f"depthmaster-record: never appeared: {', '.join(missing)}", file=sys.stderr)
-        end = time.monotonic() + args.duration if args.duration else float("inf")
-        while not stop["now"] and time.monotonic() < end:
-            rclpy.spin_once(node, timeout_sec=0.1)
-            if args.max_messages and all(counts[t] >= args.max_messages for t in subscriptions if subscriptions[t]):
-                break
+        recording = record(args.topics, ConnectionMap(writer).write,
+                           RecordOptions(duration=args.duration, max_messages=args.max_messages, wait=args.wait),
+                           lambda: stop["now"], lambda line: print(f"depthmaster-record: {line}", file=sys.stderr))
     finally:
         writer.close()
-        partial.rename(args.output)
-        partial.parent.rmdir()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    print(f"depthmaster-record: wrote {args.output}: " + ", ".join(f"{t} {n}" for t, n in sorted(counts.items())))
+        if recording is not None and not recording.started:  # nothing to keep: no empty bag left behind
+            shutil.rmtree(partial.parent)
+        else:
+            partial.rename(args.output)
+            partial.parent.rmdir()
+    if not recording.started:
+        return 1
+    never = f"; never appeared: {', '.join(recording.never)}" if recording.never else ""
+    print(f"depthmaster-record: wrote {args.output}: " + ", ".join(f"{t} {n}" for t, n in
+                                                                   sorted(recording.counts.items())) + never)
     return 0
 
 

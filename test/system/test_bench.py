@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 BIN = Path(sys.executable).parent
 STAGES = ["preprocess", "encode", "unet", "decode", "postprocess", "cloud", "message build"]
 
@@ -72,7 +74,8 @@ def test_bench_rejects_bad_sizes():
 def test_bench_temporal_prints_flicker_and_abs_rel(tmp_path):
     """--temporal without a model: the simulated drifting sequences through the engine, per temporal mode."""
     out = tmp_path / "temporal.json"
-    result = run("--temporal", "--sizes", "64x48", "--frames", "5", "--noise", "0", "--json", out)
+    result = run("--temporal", "--sizes", "64x48", "--frames", "5", "--noise", "0", "--loop-seconds", "2", "--json",
+                 out)
     assert result.returncode == 0, result.stderr
     assert "depthmaster-bench --temporal: no model; 5 frames per sequence" in result.stdout
     assert "pixel noise sd 0.0, seed 0)" in result.stdout
@@ -84,5 +87,11 @@ def test_bench_temporal_prints_flicker_and_abs_rel(tmp_path):
     for row in rows:
         assert f"| {row['setup']} | {row['temporal_mode']} | {row['flicker'] * 100:.2f} % |" in result.stdout
         assert row["pairs"] == 4 and row["frames_without_depth"] == 0 and row["finish_ms"] > 0
+    loop = json.loads(out.read_text())["temporal"]["long loop"]
+    assert len(loop) == 9 and all(row["pairs"] == 20 for row in loop)
+    for mode in ("align", "align_smooth"):
+        costs = [row["temporal_ms"] for rows in json.loads(out.read_text())["temporal"].values() for row in rows
+                 if row["temporal_mode"] == mode]
+        assert f"temporal stage, {mode}: {np.median(costs):.2f} ms per frame at 64x48" in result.stdout
     rejected = run("--temporal", "--frames", "1", timeout=120)
     assert rejected.returncode == 2 and "--frames must be >= 2" in rejected.stderr

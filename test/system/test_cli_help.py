@@ -7,7 +7,7 @@ import pytest
 
 
 TOOLS = ["infer", "calibrate", "eval", "bag", "bench", "demo", "play", "record", "train", "fleet", "fleet_bench",
-         "make_figure"]
+         "make_figure", "ctl", "view"]
 
 
 @pytest.mark.parametrize("tool", TOOLS)

@@ -10,7 +10,8 @@ from rclpy.parameter import Parameter
 
 from depthmaster_ros.geometry.intrinsics import CameraIntrinsics
 from depthmaster_ros.ros.client import DepthMasterClient
-from depthmaster_ros.messages.conversions import SCALE_LAYOUT, TEMPORAL_LAYOUT, stamp_to_ns
+from depthmaster_ros.engine.temporal_stage import TEMPORAL_LAYOUT
+from depthmaster_ros.messages.conversions import SCALE_LAYOUT, stamp_to_ns
 from depthmaster_ros.samples.sample_scene import FLOOR_Y, PinholeCamera
 
 from fake_backend import A, B, node_with_fake_model

@@ -8,6 +8,7 @@ Face cache the way ``hf download`` lays it out. A README or a page whose command
 import csv
 import json
 import os
+import re
 import shutil
 import sys
 import textwrap
@@ -40,7 +41,11 @@ EXPECTED_BLOCKS = {
     "replay": "docs/offline.md",
     "fleet": "docs/offline.md",
     "eval": "docs/evaluation-and-training.md",
+    "temporal-synthetic": "docs/temporal.md",
+    "temporal-scannet": "docs/temporal.md",
     "diagnostics": "docs/troubleshooting.md",
+    "ctl": "docs/tools.md",
+    "view-layout": "docs/tools.md",
     "regenerate": "docs/development.md",
 }
 HF_SHIM = textwrap.dedent('''\
@@ -150,13 +155,24 @@ def test_the_node_command_and_reading_its_diagnostics(ros, sandbox):
         assert client.spin_until(lambda: client.image_pub.get_subscription_count() > 0, 180), node.stop()
         assert answered(client, "points"), "the README's node never answered: " + node.stop()
         diagnostics = run(sandbox, "diagnostics", timeout=120)  # the troubleshooting page's reader, node running
+        ctl = run(sandbox, "ctl", timeout=120)  # tools.md's depthmaster-ctl lines, on the same node
     finally:
         client.destroy_node()
         output = node.stop()
     assert node.process.returncode == 0, output
-    assert "depthmaster: depth: " in diagnostics, diagnostics
-    for line in ("    lifecycle_state: active", "    scale_mode: fixed", "    metric_state: ok"):
-        assert line in diagnostics, diagnostics
+    assert re.match(r"\[(OK|WARN)\] depthmaster: depth: ", diagnostics), diagnostics
+    for key, value in (("lifecycle_state", "active"), ("scale_mode", "fixed"), ("metric_state", "ok")):
+        assert re.search(rf"^    {key} +{value}$", diagnostics, re.M), diagnostics
+    assert re.match(r"active\nscale: 0.5\nscale: 0.5\nshift: 0.05\nscale_mode: fixed\n\[(OK|WARN)\] depthmaster: "
+                    r"depth: ", ctl), ctl
+
+
+def test_a_foxglove_layout(sandbox):
+    import json
+
+    run(sandbox, "view-layout")
+    text = json.dumps(json.loads((sandbox[0] / "depthmaster_layout.json").read_text()))
+    assert '"/camera/depth/colored"' in text and '"/camera/points"' in text
 
 
 def test_several_cameras_in_one_node(ros, sandbox):
@@ -231,6 +247,28 @@ def test_the_papers_evaluation(sandbox):
     summary = json.loads((root / "results" / "nyu" / "summary.json").read_text())
     assert summary, output
     assert any((Path(env["HOME"]) / "data" / "eval_pred" / "nyu").rglob("*")), "no predictions saved"
+
+
+def test_the_temporal_evaluation_on_generated_and_scannet_layout_sequences(sandbox):
+    """docs/temporal.md's commands: the synthetic tables (TAE among the columns, the long loop among the
+    sequences), and the model on a ScanNet-layout scene under ~/data/scannet (the sample scene written in that
+    layout: 13 frames, of which the protocol scores frames 10 to 12)."""
+    from depthmaster_ros.eval.scannet_sequences import write_scene
+    from depthmaster_ros.samples.sample_scene import PinholeCamera, render, view_pose
+
+    root, env = sandbox
+    output = run(sandbox, "temporal-synthetic")
+    results = json.loads((root / "results" / "temporal" / "temporal.json").read_text())
+    assert "long loop" in results and "| TAE | metric TAE |" in output
+    pinhole = PinholeCamera.with_size(64, 48)
+    times = [k / 30 for k in range(13)]
+    views = [render(pinhole, t=t) for t in times]
+    write_scene(Path(env["HOME"]) / "data" / "scannet" / "scene0000_00", [rgb for rgb, _ in views],
+                [depth for _, depth in views], [view_pose(t) for t in times], pinhole.K)
+    output = run(sandbox, "temporal-scannet")
+    assert "RANDOM weights" in output and "scene0000_00: 3 frames" in output
+    scannet = json.loads((root / "results" / "temporal_scannet" / "temporal.json").read_text())
+    assert list(scannet["scenes"]) == ["scene0000_00"] and scannet["mean"]
 
 
 def test_regenerating_the_generated_files(sandbox):

@@ -10,7 +10,7 @@ import pytest
 from rclpy.serialization import deserialize_message, serialize_message
 
 from depthmaster_ros.geometry.intrinsics import CameraIntrinsics
-from depthmaster_ros.engine.config import ProcessingConfig
+from depthmaster_ros.processing_config import ProcessingConfig
 from depthmaster_ros.engine.engine import FrameEngine
 from depthmaster_ros.engine.job import FrameJob
 from depthmaster_ros.model.backends import PipelineBackend
@@ -21,9 +21,9 @@ from depthmaster_ros.rosbag.run_state import RunState
 from depthmaster_ros.samples.sample_bag import LIDAR_TO_CAMERA, TOPICS, write_sample_bag
 from depthmaster_ros.rosbag.topics import choose_topics
 from depthmaster_ros.messages.conversions import make_header
+from depthmaster_ros.engine.temporal_stage import TEMPORAL_LAYOUT
 from depthmaster_ros.messages.conversions import (
     SCALE_LAYOUT,
-    TEMPORAL_LAYOUT,
     array_to_image,
     camera_info_to_intrinsics,
     depth_image_to_meters,
@@ -281,6 +281,46 @@ def test_topic_detection():
     with pytest.raises(BagError, match=r"no LiDAR scan \(sensor_msgs/msg/PointCloud2\) topic \(name one with "
                                        "--lidar-topic"):
         choose_topics(Reader(), image_topic="/a/image", scale_mode="pointcloud")
+
+
+def test_ground_truth_is_never_taken_for_a_measurement(tmp_path):
+    """The sample bag has two depth images, /camera/depth_truth and /lidar/depth: sparse_depth takes the LiDAR's
+    without being told; a bag whose only depth image is named as truth is refused with the option that uses it."""
+    from depthmaster_ros.rosbag.io import open_reader
+    from depthmaster_ros.rosbag.topics import is_ground_truth
+
+    assert [t for t in ("/camera/depth_truth", "/gt/depth", "/sim/ground_truth/depth", "/cam/depth-gt",
+                        "/lidar/depth", "/camera/aligned_depth_to_color/image_raw", "/gtx/depth") if is_ground_truth(t)] \
+        == ["/camera/depth_truth", "/gt/depth", "/sim/ground_truth/depth", "/cam/depth-gt"]
+    bag = write_sample_bag(tmp_path / "sample", frames=2, width=32, height=24)
+    reader = open_reader(bag)
+    try:
+        chosen = choose_topics(reader, scale_mode="sparse_depth")
+        assert chosen["image"] == "/camera/image_raw" and chosen["camera_info"] == "/camera/camera_info"
+        assert chosen["sparse_depth"] == "/lidar/depth"
+        assert choose_topics(reader, scale_mode="sparse_depth",
+                             inputs={"sparse_depth": "/camera/depth_truth"})["sparse_depth"] == "/camera/depth_truth"
+    finally:
+        reader.close()
+
+    class Connection:
+        def __init__(self, topic, msgtype):
+            self.topic, self.msgtype, self.id = topic, msgtype, topic
+
+    class TruthOnly:
+        connections = [Connection("/camera/image_raw", "sensor_msgs/msg/CompressedImage"),
+                       Connection("/camera/depth_truth", "sensor_msgs/msg/Image")]
+
+        def messages(self, connections):
+            from depthmaster_ros.messages.conversions import array_to_image, make_header
+            from depthmaster_ros.rosbag.io import cdr_bytes
+
+            yield 0, 0, cdr_bytes(array_to_image(np.ones((2, 2), np.float32), "32FC1", make_header(0, "cam")))
+
+    with pytest.raises(BagError, match=r"the bag's only sparse depth image .*topic \(/camera/depth_truth\) is named "
+                                       r"as ground truth, not a measurement; to fit the scale on it anyway, name it "
+                                       r"with --sparse-depth-topic"):
+        choose_topics(TruthOnly(), scale_mode="sparse_depth")
 
 
 PIN = json.loads((Path(__file__).parents[1] / "data" / "bag_outputs_pin.json").read_text())

@@ -176,18 +176,23 @@ def test_scale_message_layout():
 
 
 def test_scale_message_appends_the_temporal_stage_fields():
-    """With the temporal stage on, its fit quality follows the 7 fields (their indices unchanged)."""
-    from depthmaster_ros.engine.temporal_stage import TemporalReport
-    from depthmaster_ros.messages.conversions import SCALE_LAYOUT, TEMPORAL_LAYOUT, scale_to_msg
+    """With the temporal stage on, its fit quality and drift state follow the 7 fields (their indices unchanged)."""
+    from depthmaster_ros.engine.temporal_stage import TEMPORAL_LAYOUT, TemporalReport
+    from depthmaster_ros.messages.conversions import SCALE_LAYOUT, scale_to_msg
     from depthmaster_ros.scale.robust_fit import ScaleFit
 
     fit = ScaleFit(0.5, 0.1, "sparse_depth", 0.8, 0.01, 500, age=0.2)
-    aligned = TemporalReport("align_smooth", "aligned", "aligned: 93% of the image agrees", 0.93, 0.004)
+    aligned = TemporalReport("align_smooth", "aligned", "aligned to the key frame of 2.5 s ago: 93% of the image "
+                             "agrees", 0.97, 0.004, key_frames=5, key_frame_age_s=2.5, key_frame_agreement=0.93,
+                             drift=0.012)
     msg = scale_to_msg(fit, 1_500_000_000, aligned)
     assert msg.layout.dim[0].label == ("stamp,scale,shift,inlier_ratio,residual_rms,pairs,age,"
-                                       "temporal_inlier_ratio,temporal_residual_rms,temporal_reset")
-    assert msg.layout.dim[0].size == len(SCALE_LAYOUT + TEMPORAL_LAYOUT) == 10
-    assert list(msg.data) == [1.5, 0.5, 0.1, 0.8, 0.01, 500.0, 0.2, 0.93, 0.004, 0.0]
-    reset = TemporalReport("align", "anchored", "4.00 s since the previous frame (> temporal_max_gap 1.0 s)")
+                                       "temporal_inlier_ratio,temporal_residual_rms,temporal_reset,"
+                                       "temporal_key_frames,temporal_key_frame_age,temporal_drift")
+    assert msg.layout.dim[0].size == len(SCALE_LAYOUT + TEMPORAL_LAYOUT) == 13
+    assert list(msg.data) == [1.5, 0.5, 0.1, 0.8, 0.01, 500.0, 0.2, 0.97, 0.004, 0.0, 5.0, 2.5, 0.012]
+    reset = TemporalReport("align", "anchored", "4.00 s since the previous frame (> temporal_max_gap 1.0 s)",
+                           key_frames=1)
     data = list(scale_to_msg(fit, 1_500_000_000, reset).data)
     assert data[:7] == [1.5, 0.5, 0.1, 0.8, 0.01, 500.0, 0.2] and math.isnan(data[7]) and data[9] == 1.0
+    assert data[10] == 1.0 and math.isnan(data[11]) and math.isnan(data[12])  # the reference: no key frame before it

@@ -54,3 +54,21 @@ def test_poses_stamps_cuts_and_gaps():
     again = drifting_sequence(PINHOLE, 4, cut_at=2)
     assert all(np.array_equal(a.prediction, b.prediction) for a, b in zip(again, drifting_sequence(PINHOLE, 4,
                                                                                                    cut_at=2)))
+
+
+def test_the_long_loop_goes_out_and_back_to_where_it_started():
+    """24 s at 10 Hz: 2.5 m forward along the walk by half-way, then back; the last view is the first; shorter
+    loops go proportionally less far and have loop * 10 + 1 frames 0.1 s apart."""
+    from depthmaster_ros.samples.drifting_sequence import LOOP_SECONDS, long_loop, loop_path_time
+
+    assert loop_path_time(0.0, LOOP_SECONDS) == 0.0 and loop_path_time(12.0, LOOP_SECONDS) == 10.0
+    assert abs(loop_path_time(24.0, LOOP_SECONDS)) < 1e-12 and loop_path_time(1.5, 3.0) == 1.25
+    loop = drifting_sequence(PINHOLE, 5, stamps_s=[0.0, 6.0, 12.0, 18.0, 24.0], drift=NO_DRIFT, loop=LOOP_SECONDS)
+    assert np.array_equal(loop[-1].truth, loop[0].truth) and np.allclose(loop[-1].pose[1], loop[0].pose[1])
+    assert np.allclose(loop[2].pose[1], view_pose(10.0)[1]) and abs(loop[2].pose[1][2] - 2.5) < 1e-9
+    assert np.array_equal(loop[1].truth, loop[3].truth)  # the way back passes the same views
+    assert np.array_equal(loop[-1].prediction, loop[0].prediction)  # no drift: the same view, the same map
+    short = long_loop(PINHOLE, seconds=2.0)
+    assert len(short) == 21 and short[-1].stamp_ns - short[0].stamp_ns == 2 * 1_000_000_000
+    assert np.array_equal(short[-1].truth, short[0].truth) and abs(short[10].pose[1][2] - 0.25 * 10.0 / 12) < 1e-9
+    assert not np.array_equal(short[-1].prediction, short[0].prediction)  # another draw of the drift

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from depthmaster_ros.colormap import colorize
-from depthmaster_ros.engine.config import ProcessingConfig
+from depthmaster_ros.processing_config import ProcessingConfig
 from depthmaster_ros.engine.engine import FrameEngine
 from depthmaster_ros.engine.job import FrameJob, Why
 from depthmaster_ros.geometry.intrinsics import CameraIntrinsics
@@ -254,3 +254,10 @@ def test_sky_threshold_and_flying_pixels(fake):
     inner[1:-1, 1:-1] = True
     finite = np.isfinite(d) & inner
     assert (jump[removed & inner] > 0.05).all() and not (jump[finite & ~removed] > 0.05).any()
+
+
+def test_the_documented_import_of_the_configuration_still_works():
+    """`from depthmaster_ros.engine import ProcessingConfig` was the documented import before it moved up a layer."""
+    from depthmaster_ros.engine import ProcessingConfig as documented
+
+    assert documented is ProcessingConfig

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from depthmaster_ros.engine.config import ProcessingConfig
+from depthmaster_ros.processing_config import ProcessingConfig
 from depthmaster_ros.engine.engine import FrameEngine
 from depthmaster_ros.engine.job import FrameJob
 from depthmaster_ros.eval.sequence_evaluation import evaluate_sequence

@@ -21,10 +21,12 @@ class PointCloudScale(ScaleSource):
     description = "pointcloud (a LiDAR topic)"
     parameters = (
         ParameterSpec("lidar_to_camera", [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0], "pointcloud mode: [x, y, z, qx, qy, "
-                      "qz, qw] from the LiDAR frame to the camera optical frame (X_cam = R X_lidar + t).",
+                      "qz, qw] from the LiDAR frame to the camera optical frame (X_cam = R X_lidar + t). Where TF is "
+                      "used (extrinsics_source), the fallback.",
                       per_camera=True, rule=extrinsic_rule),
     )
-    inputs = (MeasurementInput("lidar_points", "points", "LiDAR scan", shared=True, option="--lidar-topic"),)
+    inputs = (MeasurementInput("lidar_points", "points", "LiDAR scan", shared=True, option="--lidar-topic",
+                               extrinsic="lidar_to_camera"),)
 
     def pairs(self, relative, camera, measurements, config):
         points = transform_points(np.asarray(measurements["lidar_points"], dtype=np.float64), config.lidar_to_camera)

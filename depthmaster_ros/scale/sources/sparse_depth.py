@@ -40,10 +40,12 @@ class SparseDepth(ScaleSource):
     parameters = (
         ParameterSpec("sparse_depth_to_camera", [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0], "sparse_depth mode: "
                       "[x, y, z, qx, qy, qz, qw] from the sparse depth optical frame to the camera optical frame "
-                      "(identity: already registered to the colour image).", per_camera=True, rule=extrinsic_rule),
+                      "(identity: already registered to the colour image). Where TF is used (extrinsics_source), "
+                      "the fallback.", per_camera=True, rule=extrinsic_rule),
     )
     inputs = (
-        MeasurementInput("sparse_depth", "depth_image", "sparse depth image", published_with_image=True),
+        MeasurementInput("sparse_depth", "depth_image", "sparse depth image", published_with_image=True,
+                         extrinsic="sparse_depth_to_camera"),
         MeasurementInput("sparse_depth/camera_info", "camera_info", "sparse_depth/camera_info", optional=True,
                          at_stamp_of="sparse_depth", option="--sparse-info-topic"),
     )

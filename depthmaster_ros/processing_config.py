@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ..parameters import check_values, live_names, normalize, spec
-from ..scale.robust_fit import FitSettings
+from .parameters import check_values, live_names, normalize, spec
+from .scale.robust_fit import FitSettings
 
 
 class ProcessingConfig:

@@ -1,0 +1,49 @@
+"""The ROS node's own parameters: start-up (autostart), the cameras it serves, input and output QoS, the
+/diagnostics period, where the sensors' extrinsics come from (TF or the parameters). Declared here, beside the node that uses them, and contributed to the one parameter table
+(``depthmaster_ros/parameters.py``) by the package's ``__init__``, so the node declares them with descriptors,
+``config/depthmaster.yaml`` documents them and the offline tools accept them in a node's params file. No rclpy
+here: the table and the tools' ``--help`` import this module.
+"""
+
+from __future__ import annotations
+
+from ..parameter_spec import ParameterSpec, contribute_group
+
+RELIABILITY_CHOICES = ("best_effort", "reliable")
+
+TITLE = "Node start-up and wiring (read-only)"
+WIRING_PARAMETERS = (
+    ParameterSpec("autostart", True, "Configure and activate at start-up, so a plain run works without a "
+                  "lifecycle manager.", read_only=True),
+    ParameterSpec("input_transport", "raw", "raw: subscribe sensor_msgs/Image on 'image'; compressed: "
+                  "sensor_msgs/CompressedImage (jpeg/png) on 'image/compressed'.", read_only=True,
+                  choices=("raw", "compressed")),
+    ParameterSpec("input_reliability", "auto", "QoS reliability of the input subscriptions. auto: reliable when "
+                  "every publisher of the topic is reliable, else best_effort, re-checked every 0.5 s (Fast DDS "
+                  "drops best-effort messages over 0.5 MB, e.g. a 640x480 image, between processes on one host; a "
+                  "reliable publisher does not lose them). best_effort accepts every publisher.", read_only=True,
+                  choices=("auto", *RELIABILITY_CHOICES)),
+    ParameterSpec("input_depth", 1, "QoS history depth of the input subscriptions (1 = newest frame only).",
+                  read_only=True, min_value=1, max_value=100),
+    ParameterSpec("output_reliability", "reliable", "QoS reliability of every output (reliable reaches both "
+                  "reliable and best-effort subscribers, RViz included).", read_only=True,
+                  choices=RELIABILITY_CHOICES),
+    ParameterSpec("output_depth", 5, "QoS history depth of the outputs. With 1, a reliable sample whose first "
+                  "transmission is missed can be replaced before it is repaired and never arrive.", read_only=True,
+                  min_value=1, max_value=100),
+    ParameterSpec("cameras", [], "Several cameras in one node, their frames batched through the model: one name "
+                  "per camera, e.g. [front, rear]. Each camera's topics are NAME/image, NAME/camera_info, "
+                  "NAME/sparse_depth, ... and its outputs NAME/depth, NAME/points, ...; 'lidar_points' is shared. "
+                  "Parameters marked 'per camera' in this file have one value per camera, the parameters "
+                  "NAME.<parameter> (default: the node-level value at start-up). [] = one camera on the node's "
+                  "own topics.", read_only=True, item_type=str),
+    ParameterSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages.", read_only=True,
+                  min_value=0.1, max_value=60.0),
+    ParameterSpec("extrinsics_source", "auto", "Where the sparse depth sensor's and the LiDAR's pose in the camera "
+                  "optical frame comes from. tf: TF (tf2_ros), from each message's frame_id to the image's, looked "
+                  "up again every second; parameters: sparse_depth_to_camera / lidar_to_camera; auto: TF where "
+                  "tf2_ros is installed (a ROS install; not the venv) and the lookup succeeds, else the parameters.",
+                  read_only=True, choices=("auto", "tf", "parameters")),
+)
+
+contribute_group(TITLE, WIRING_PARAMETERS)
