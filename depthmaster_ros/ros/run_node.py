@@ -39,9 +39,11 @@ def main(args: list[str] | None = None) -> int:
     node = None
     rclpy = None
     try:
+        from .memory_reuse import keep_freed_memory
         from .middleware_profile import use_package_profile
 
         middleware = use_package_profile()  # before rclpy creates the participant
+        memory = keep_freed_memory()
         import rclpy
         from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
         from rclpy.signals import SignalHandlerOptions
@@ -55,7 +57,7 @@ def main(args: list[str] | None = None) -> int:
         except ValueError as exc:  # a structural parameter (cameras) that no later transition can fix
             print(f"depthmaster: {exc}", file=sys.stderr)
             return 2
-        node.get_logger().info(middleware)
+        node.get_logger().info(f"{middleware}; {memory}")
         if node.get_parameter("autostart").value and not node.autostart():
             node.get_logger().error("autostart failed; the node stays up (unconfigured) and reports why on "
                                     "/diagnostics. Fix the cause (the model parameters such as checkpoint can be "
