@@ -61,6 +61,10 @@ def parse_args(argv):
     parser.add_argument("--client-executor", choices=("single", "events"), default="single",
                         help="--node: the receiving client's rclpy executor (default single: "
                              "SingleThreadedExecutor, what rclpy.spin uses; events: the EventsExecutor)")
+    parser.add_argument("--client-malloc", choices=("reuse", "default"), default="reuse",
+                        help="--node: glibc malloc of this process (the engine alone and the receiving client): "
+                             "reuse (default) keeps freed memory as the node does; default: glibc's defaults "
+                             "(each large message received lands in freshly faulted pages)")
     parser.add_argument("--temporal", action="store_true", help="measure the temporal stage instead: flicker, TAE "
                         "and AbsRel of metric depth on the generated sample sequences (moving camera, static camera, "
                         "approaching object, scene cut, long loop; the first --sizes), with temporal_mode off, align "
@@ -99,7 +103,8 @@ def print_node_result(result: dict) -> None:
     mode = f"published at {result['rate_hz']:g} Hz" if result["rate_hz"] else "one at a time, 10 Hz"
     print(f"depthmaster-bench --node: {result['size']}, {cameras} camera(s), outputs {topics}; {result['frames']} "
           f"frames served ({result['lost']} {'not served' if result['rate_hz'] else 'lost'}), {mode}; receiving "
-          f"executor: {result['client_executor']}\n  middleware of both processes: {result['middleware']}")
+          f"executor: {result['client_executor']}\n  middleware of both processes: {result['middleware']}\n  this "
+          f"process (the engine alone, the receiving client): {result['client_malloc']}")
     if not result["frames"]:
         print("  no frame was served")
         return
