@@ -31,6 +31,7 @@ class ParameterSpec:
     item_type: type = float  # lists: float (a fixed-length vector) or str (names, any number)
     per_camera: bool = False  # with several cameras, each camera has its own value (parameter CAMERA.NAME)
     rule: Callable[[Any], str | None] | None = None  # a check beyond type and range: the reason, or None
+    note: str = ""  # what ``rule`` demands, for the descriptor and config/depthmaster.yaml
 
     @property
     def type(self) -> type:
@@ -44,9 +45,17 @@ class ParameterSpec:
     def coerce(self, value: Any) -> Any:
         """``value`` in this parameter's type where the meaning is unambiguous: an integer where a double is
         declared (``-p scale:=2``, ``camera_height: 1`` in YAML), integers in a list of doubles, a tuple for a
-        list. Anything else is returned unchanged (and :meth:`check` says what is wrong with it)."""
+        list, the choice ``off`` of a string parameter that YAML read as false (``-p temporal_mode:=off``). Anything
+        else is returned unchanged (and :meth:`check` says what is wrong with it)."""
         if self.type is float and isinstance(value, int) and not isinstance(value, bool):
             return float(value)
+        if self.type is str and isinstance(value, bool):
+            # YAML 1.1 (ROS's -p and params files) reads off/no/false as false and on/yes/true as true: a choice
+            # spelled that way (temporal_mode off) arrives as a bool; take it back where only one choice fits
+            spellings = ("on", "yes", "true", "y") if value else ("off", "no", "false", "n")
+            fitting = [choice for choice in (self.allowed or ()) if choice.lower() in spellings]
+            if len(fitting) == 1:
+                return fitting[0]
         if self.type is list and isinstance(value, (list, tuple, array.array)):  # rclpy gives array.array('d')
             if self.item_type is float:
                 return [float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v for v in value]
@@ -103,10 +112,25 @@ def _check_names(name: str, value: Any) -> str | None:
     return None
 
 
+MAX_TRANSLATION_M = 100.0  # sensors on one robot or rig whose views overlap are meters apart, not kilometers
+EXTRINSIC_NOTE = (f"translation x, y, z within +-{MAX_TRANSLATION_M:g} m; the quaternion is normalised when used, "
+                  "its length between 1e-3 and 1e3")
+
+
 def extrinsic_rule(value: list[float]) -> str | None:
-    """[x, y, z, qx, qy, qz, qw]: the quaternion must have a length (it is normalised when used)."""
-    if math.sqrt(sum(q * q for q in value[3:])) < 1e-9:
+    """[x, y, z, qx, qy, qz, qw]: a translation within ``MAX_TRANSLATION_M`` (a larger one is a unit mistake, mm
+    for m, or a value from another frame: every point would miss the image), and a quaternion with a length (it
+    is normalised when used; a huge one overflows)."""
+    far = [v for v in value[:3] if abs(v) > MAX_TRANSLATION_M]
+    if far:
+        return (f"the translation {value[:3]} is beyond +-{MAX_TRANSLATION_M:g} m (meters from the sensor's optical "
+                "frame to the camera's; millimeters by mistake?)")
+    length = math.hypot(*value[3:])  # no overflow to inf for huge components
+    if length < 1e-9:
         return f"the quaternion [qx, qy, qz, qw] = {value[3:]} has zero length; identity is [0, 0, 0, 1]"
+    if not 1e-3 <= length <= 1e3:
+        return (f"the quaternion [qx, qy, qz, qw] = {value[3:]} has length {length:.3g}; write a unit quaternion "
+                "(identity is [0, 0, 0, 1])")
     return None
 
 

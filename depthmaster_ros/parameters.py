@@ -36,9 +36,26 @@ def parse_size(text: str) -> tuple[int, int] | None:
     return (width, height) if width > 0 and height > 0 else None
 
 
+MAX_SIDE = 16384  # pixels: larger than any camera sensor's side
+
+
 def _size_rule(text: str) -> str | None:
-    if text and not parse_size(text):
+    size = parse_size(text) if text else None
+    if text and not size:
         return f"expected WIDTHxHEIGHT such as 640x480 (or '' for none), got {text!r}"
+    if size and max(size) > MAX_SIDE:
+        return f"{text} has a side over {MAX_SIDE} pixels, larger than any camera"
+    return None
+
+
+MIN_PROCESSING_RES = 64  # the model's latent is 1/8 of this; the U-Net halves it three times
+
+
+def _processing_res_rule(value: int) -> str | None:
+    if 0 < value < MIN_PROCESSING_RES:
+        return (f"{value} is below the model's smallest useful size {MIN_PROCESSING_RES} (its latent is 1/8 of the "
+                "image, halved three times by the U-Net): every frame would be refused or meaningless; use 0 "
+                f"(native size) or {MIN_PROCESSING_RES}-4096")
     return None
 
 
@@ -68,7 +85,8 @@ MODEL_GROUP = (MODEL_TITLE, (
     ParameterSpec("backend", "eager", "How the model runs: {backends}.",  # the registered backends
                   model=True, choices=backend_names),
     ParameterSpec("warmup_size", "", "WIDTHxHEIGHT of the camera images, to compile and warm the model at "
-                  "configure instead of on the first frame ('' = no warm-up).", model=True, rule=_size_rule),
+                  "configure instead of on the first frame ('' = no warm-up).", model=True, rule=_size_rule,
+                  note=f"each side at most {MAX_SIDE}"),
     ParameterSpec("cpu_threads", 0, "Torch CPU threads for the model (0 = auto: one fewer than the CPUs this process "
                   "may use, at least 1, so other programs on the machine do not stall it). Only matters on the CPU.",
                   model=True, min_value=0, max_value=256),
@@ -76,13 +94,14 @@ MODEL_GROUP = (MODEL_TITLE, (
 
 PROCESSING_GROUP = ("Processing (live: `ros2 param set /depthmaster NAME VALUE` applies from the next frame)", (
     ParameterSpec("processing_res", 768, "Long side (pixels) at which the model runs; 0 = the camera's native "
-                  "size. 768 is the published model's default.", min_value=0, max_value=4096),
+                  "size. 768 is the published model's default.", min_value=0, max_value=4096,
+                  rule=_processing_res_rule, note=f"0 or at least {MIN_PROCESSING_RES}"),
     ParameterSpec("batch_wait", 0.01, "Several cameras: seconds to wait, after one camera's frame arrives, for "
                   "the other cameras' frames so that they share one model pass (0 = take what is there).",
                   min_value=0.0, max_value=1.0),
     ParameterSpec("max_image_pixels", 50_000_000, "Largest image accepted, in pixels (width x height, read from the "
                   "message or the compressed image's header before anything is decoded); larger ones are rejected "
-                  "(a 30000x30000 PNG of a few hundred kB would otherwise take gigabytes).", min_value=1,
+                  "(a 30000x30000 PNG of a few hundred kB would otherwise take gigabytes).", min_value=4096,
                   max_value=1_000_000_000),
     ParameterSpec("max_processing_pixels", 4_194_304, "Largest size the model runs at, in pixels (after "
                   "processing_res resizing); a frame that would need more is rejected with the reason. The "
@@ -94,9 +113,9 @@ PROCESSING_GROUP = ("Processing (live: `ros2 param set /depthmaster NAME VALUE` 
 
 OUTPUT_GROUP = ("Depth image and point cloud (live)", (
     ParameterSpec("min_range", 0.1, "Meters; closer depth is published as -Inf (REP 117) and gives no point.",
-                  min_value=0.0),
-    ParameterSpec("max_range", 100.0, "Meters; farther depth is published as +Inf (REP 117) and gives no point.",
-                  min_value=0.0),
+                  min_value=0.0, max_value=1000.0),
+    ParameterSpec("max_range", 100.0, "Meters; farther depth is published as +Inf (REP 117) and gives no point "
+                  "(depth beyond 1e6 m is +Inf whatever this is).", min_value=0.0, max_value=1_000_000.0),
     ParameterSpec("output_scale", 1.0, "Size of every output relative to the input image (camera_info is "
                   "rescaled to match); < 1 saves bandwidth.", min_value=0.05, max_value=1.0),
     ParameterSpec("sky_threshold", 0.0, "Pixels with p below this (far/sky) are +Inf in depth and give no point "
@@ -227,20 +246,35 @@ def suggest(name: str, cameras=()) -> str:
 def check_values(values: dict[str, Any]) -> list[str]:
     """Problems with a set of values: unknown names, wrong types or ranges, and cross-parameter rules. Integers
     are accepted for doubles (see :meth:`ParameterSpec.coerce`)."""
-    problems = []
+    return [reason for _, reason in named_problems(values)]
+
+
+def _range_rule(values: dict[str, Any]) -> str | None:
+    if values["max_range"] <= values["min_range"]:
+        return f"max_range ({values['max_range']}) must be greater than min_range ({values['min_range']})"
+    return None
+
+
+# rules across parameters: (the names they read, the check: the reason or None)
+CROSS_RULES = ((("min_range", "max_range"), _range_rule),)
+
+
+def named_problems(values: dict[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+    """:func:`check_values` with the names each problem is about (one, or those of a rule across parameters)."""
+    problems: list[tuple[tuple[str, ...], str]] = []
     cameras = values.get("cameras", [])
     cameras = cameras if isinstance(cameras, (list, tuple)) else []
     for name, value in values.items():
         found = spec_for(name, cameras)
         if found is None:
-            problems.append(f"unknown parameter '{name}'{suggest(name, cameras)}")
+            problems.append(((name,), f"unknown parameter '{name}'{suggest(name, cameras)}"))
         elif (reason := found.check(value, name)) is not None:
-            problems.append(reason)
+            problems.append(((name,), reason))
     if not problems:
         merged = {**defaults(), **{k: normalize(k, v, cameras) for k, v in values.items()}}
-        if merged["max_range"] <= merged["min_range"]:
-            problems.append(f"max_range ({merged['max_range']}) must be greater than min_range "
-                            f"({merged['min_range']})")
+        for names, rule in CROSS_RULES:
+            if (reason := rule(merged)) is not None:
+                problems.append((names, reason))
     return problems
 
 
@@ -286,44 +320,25 @@ def translate_renamed(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]
 def load_params_file(path: str | Path, node_name: str = "depthmaster", warn=None) -> dict[str, Any]:
     """The parameter values for ``node_name`` in a ROS 2 params YAML (the ``/**`` block, then blocks of that node
     name in any namespace), validated. For tools that run the processing path without a ROS node. ``warn``: called
-    with a message for each replaced parameter name."""
-    import yaml
+    with a message for each replaced parameter name. ValueError (one line: the file, the line, what was expected)
+    for a file ROS could not read (``params_file.py``) or values the node would refuse."""
+    from .params_file import read_params_file
 
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise ValueError(f"cannot read params file {path}: {exc.strerror or exc}") from exc
-    try:
-        document = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path} is not valid YAML: {exc}") from exc
-    if not isinstance(document, dict):
-        raise ValueError(f"{path} is not a ROS 2 params file (expected '/**:' or 'NODE:' with 'ros__parameters:')")
-    values: dict[str, Any] = {}
-    keys = ["/**"] + [key for key in document if key != "/**" and str(key).rstrip("/").split("/")[-1] == node_name]
-    for key in keys:  # the wildcard first, the node's own block (any namespace) wins
-        block = document.get(key, {})
-        values.update(_flatten((block or {}).get("ros__parameters", {}) or {}))
+    values, lines = read_params_file(path).for_node(node_name)
     values, renamed = translate_renamed(values)
     for message in renamed:
         if warn is not None:
             warn(f"{path}: {message}")
-    problems = check_values(values)
+    problems = named_problems(values)
     if problems:
-        raise ValueError(f"{path}: " + "; ".join(problems))
+        raise ValueError("; ".join(f"{path}{_line_of(names, lines)}: {reason}" for names, reason in problems))
     cameras = values.get("cameras", [])
     return {**defaults(), **{k: normalize(k, v, cameras) for k, v in values.items()}}
 
 
-def _flatten(block: dict, prefix: str = "") -> dict[str, Any]:
-    """ROS params YAML nesting (``front: {camera_height: 0.5}``) as the dotted names ROS gives them."""
-    flat = {}
-    for key, value in block.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
+def _line_of(names: tuple[str, ...], lines: dict[str, int]) -> str:
+    found = sorted(lines[name] for name in names if name in lines)
+    return f" line {found[-1]}" if found else ""
 
 
 def _constraints(item: ParameterSpec) -> list[str]:
@@ -335,6 +350,8 @@ def _constraints(item: ParameterSpec) -> list[str]:
         extra.append(f"range [{item.min_value}, {item.max_value}]")
     elif item.min_value is not None:
         extra.append(f">= {item.min_value}")
+    if item.note:
+        extra.append(item.note)
     if item.per_camera:
         extra.append("per camera")
     if item.model:

@@ -3,6 +3,7 @@ stages'), validated against the parameter table, immutable, read as attributes (
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping
 
 from .parameters import check_values, live_names, normalize, spec
@@ -36,6 +37,20 @@ class ProcessingConfig:
 
     def updated(self, **changes: Any) -> "ProcessingConfig":
         return ProcessingConfig(**{**self._values, **changes})
+
+    def with_measured(self, **changes: Any) -> "ProcessingConfig":
+        """This config with values measured rather than typed (extrinsics from TF): they must have the parameter's
+        type and be finite, but the parameter's bounds, which catch typing mistakes, do not apply (a LiDAR cloud
+        in the map frame is hundreds of meters from the camera)."""
+        values = dict(self._values)
+        for name, value in changes.items():
+            value = normalize(name, value, ())
+            if not isinstance(value, list) or not all(isinstance(v, float) and math.isfinite(v) for v in value) \
+                    or spec(name) is None or len(value) != len(spec(name).default):
+                raise ValueError(f"{name}: a measured value must be {len(spec(name).default) if spec(name) else ''} "
+                                 f"finite numbers, got {value!r}")
+            values[name] = tuple(value)
+        return _restore(values)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in self._values.items()}

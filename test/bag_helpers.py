@@ -1,6 +1,6 @@
 """Helpers shared by the bag, salvage, fleet and README tests of both tiers: the sample bag's size, parameters, a
-bag read back, an in-process bag run, the test double that knows the sample bag's frames, byte comparison and a
-bag cut short."""
+bag read back, an in-process bag run, the test double that knows the sample bag's frames, byte comparison, a bag
+cut short and one with a damaged chunk in the middle."""
 
 import shutil
 
@@ -74,3 +74,30 @@ def cut_short(bag, tmp_path, fraction, metadata=True):
     if not metadata:
         (copy / "metadata.yaml").unlink()
     return copy
+
+
+def damage_a_middle_chunk(bag, copy):
+    """A copy of ``bag`` whose second mcap chunk holds 1,000 random bytes in the middle (its length intact);
+    returns (copy, the chunk's [start, end) offsets)."""
+    import random
+
+    from mcap.records import Chunk
+    from mcap.stream_reader import StreamReader
+
+    shutil.copytree(bag, copy)
+    storage = next(copy.glob("*.mcap"))
+    chunks = []
+    with storage.open("rb") as handle:
+        start = 8
+        for record in StreamReader(handle, emit_chunks=True).records:
+            if isinstance(record, Chunk):
+                chunks.append((start, handle.tell()))
+            start = handle.tell()
+    assert len(chunks) >= 3
+    begin, end = chunks[1]
+    data = bytearray(storage.read_bytes())
+    middle = (begin + end) // 2
+    rng = random.Random(0)
+    data[middle:middle + 1000] = bytes(rng.randrange(256) for _ in range(1000))
+    storage.write_bytes(bytes(data))
+    return copy, chunks[1]

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .job import OUTPUTS, FrameJob, FrameProducts, Missing, Why
-from .limits import frame_problem
+from .limits import frame_problem, nonfinite_problem
 from .render import render
 from .stage import Stage, restore_stages, stage_classes
 
@@ -145,10 +145,16 @@ class FrameEngine:
             height, width = relative.shape
             if camera is not None and (camera.width, camera.height) != (width, height):
                 raise ValueError(f"camera info is {camera.width}x{camera.height} but the image is {width}x{height}")
+            fraction = nonfinite_fraction(relative)
+            problem = nonfinite_problem(fraction)
+            if problem is not None:
+                raise NonFiniteOutput(problem)
             frame = FrameState(job, relative)
             for stage in self.stream(job.stream).stages:
                 stage.process(frame)
-            return render(frame)
+            products = render(frame)
+            products.nonfinite_fraction = fraction
+            return products
         except Exception as exc:
             return failed(job, exc)
 
@@ -157,9 +163,23 @@ class FrameRejected(ValueError):
     """A frame the engine does not run (over a size limit, no usable size): not an error of the software."""
 
 
+class NonFiniteOutput(ValueError):
+    """The model's output for a frame is mostly NaN/Inf (``limits.MAX_NONFINITE_FRACTION``)."""
+
+
+def nonfinite_fraction(relative) -> float:
+    """The share of a relative map's pixels that are NaN or infinite (tensor or array)."""
+    if hasattr(relative, "isfinite"):
+        return float((~relative.isfinite()).float().mean()) if relative.numel() else 0.0
+    values = np.asarray(relative)
+    return float((~np.isfinite(values)).mean()) if values.size else 0.0
+
+
 def failed(job: FrameJob, exc: BaseException) -> FrameProducts:
     if isinstance(exc, FrameRejected):
         reason = Missing(Why.REJECTED, str(exc))
+    elif isinstance(exc, NonFiniteOutput):
+        reason = Missing(Why.FAILED, str(exc))
     else:
         reason = Missing(Why.FAILED, f"{type(exc).__name__}: {exc}")
     return FrameProducts(job=job, missing={name: reason for name in OUTPUTS if name in job.outputs or

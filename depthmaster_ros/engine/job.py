@@ -77,6 +77,7 @@ class FrameProducts:
     scale_status: str = ""
     missing: dict[str, Missing] = field(default_factory=dict)
     stage_reports: dict[str, Any] = field(default_factory=dict)  # per stage, what it did with this frame
+    nonfinite_fraction: float = 0.0  # share of the model's output that was NaN/Inf (NaN in depth, no point)
 
     @property
     def stream(self) -> str:

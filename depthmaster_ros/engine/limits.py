@@ -6,13 +6,37 @@ from __future__ import annotations
 
 from ..model.resize import processing_size
 
+# A frame whose model output is more than this share non-finite (NaN/Inf) is refused whole. Below it the frame is
+# served with NaN (REP 117: no measurement) at those pixels, which a robot treats as unknown, never as free
+# space. Above it the failure is the pass's, not a region's (DepthMaster's U-Net attention spreads a numerical
+# failure over the whole map; a local one comes from the decoder's convolutions), and the scale fit and the
+# temporal alignment would rest on the smaller, suspect part of the image.
+MAX_NONFINITE_FRACTION = 0.5
+
+
+def nonfinite_problem(fraction: float) -> str | None:
+    """Why a model output with this share of non-finite pixels is refused, or None."""
+    if fraction <= MAX_NONFINITE_FRACTION:
+        return None
+    return (f"{fraction:.1%} of the model's output is not finite (NaN/Inf): the frame is refused (more than "
+            f"{MAX_NONFINITE_FRACTION:.0%}); a numerical failure of the model pass (fp16 overflow? try dtype fp32 or "
+            "bf16)")
+
+
+def too_many_pixels(width: int, height: int, max_pixels: int | None, what: str = "image") -> str | None:
+    """Why an image of this size is over ``max_image_pixels``, naming the setting as the cause, or None."""
+    if max_pixels is None or width * height <= max_pixels:
+        return None
+    return (f"{what} is {width}x{height} = {width * height:,} pixels, more than max_image_pixels {max_pixels:,}: "
+            f"every frame of this size is refused until max_image_pixels is at least {width * height:,}")
+
 
 def frame_problem(shape, config) -> str | None:
     """Why a frame of ``shape`` (H, W, ...) cannot be processed with ``config``, or None."""
     height, width = int(shape[0]), int(shape[1])
-    if height * width > config.max_image_pixels:
-        return (f"image is {width}x{height} = {height * width:,} pixels, more than max_image_pixels "
-                f"{config.max_image_pixels:,}")
+    too_many = too_many_pixels(width, height, config.max_image_pixels)
+    if too_many:
+        return too_many
     try:
         proc_h, proc_w = processing_size(height, width, config.processing_res)
     except ValueError as exc:

@@ -3,7 +3,9 @@
 The model predicts normalised square-root disparity ``p`` in [0, 1]. Given a scale ``s`` and shift ``t`` in that
 space, ``depth = 1 / max(a^2, eps)`` with ``a = s * p + t`` the square-root disparity in 1/sqrt(m). A negative
 ``a`` means "farther than infinity" for the fit: it is clamped to 0, i.e. +Inf. Range limits follow REP 117:
-closer than ``min_range`` is -Inf (too close to measure), beyond ``max_range`` is +Inf (out of range).
+closer than ``min_range`` is -Inf (too close to measure), beyond ``max_range`` is +Inf (out of range). A
+non-finite ``p`` (the model failed there) is NaN, "no measurement", never +Inf, which would tell a robot that
+nothing is there.
 
 Torch tensors stay on their device (the GPU in the node's fast path); numpy arrays give numpy arrays.
 """
@@ -21,11 +23,14 @@ DISPARITY_EPS = 1e-6  # smallest disparity (1/m): depths beyond 1e6 m are "infin
 
 
 def sqrt_disparity_to_depth(relative, scale: float, shift: float):
-    """Metric depth (float32 meters, +Inf where the fit says infinitely far) from ``p`` and (s, t)."""
+    """Metric depth (float32 meters, +Inf where the fit says infinitely far, NaN where ``p`` is not finite) from
+    ``p`` and (s, t)."""
     p, was_numpy = as_tensor(relative)
-    a = (p.float() * float(scale) + float(shift)).clamp_min(0.0)
+    p = p.float()
+    a = (p * float(scale) + float(shift)).clamp_min(0.0)
     disparity = a * a
     depth = torch.where(disparity >= DISPARITY_EPS, 1.0 / disparity, torch.full_like(disparity, math.inf))
+    depth = torch.where(torch.isfinite(p), depth, torch.full_like(depth, math.nan))
     return like_input(depth, was_numpy)
 
 

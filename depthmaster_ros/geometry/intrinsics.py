@@ -24,6 +24,7 @@ class CameraIntrinsics:
     binning_x: int = 0
     binning_y: int = 0
     roi: tuple[int, int, int, int, bool] = (0, 0, 0, 0, False)  # x_offset, y_offset, height, width, do_rectify
+    frame_id: str = ""  # the frame of the camera info it was read from ("" when not from a message)
 
     @classmethod
     def from_K(cls, width: int, height: int, K: np.ndarray) -> "CameraIntrinsics":  # noqa: N802, N803

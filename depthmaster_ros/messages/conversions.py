@@ -43,9 +43,11 @@ def make_header(stamp_ns: int, frame_id: str):
 
 
 def _check_pixels(width: int, height: int, max_pixels: int | None, what: str) -> None:
-    if max_pixels is not None and width * height > max_pixels:
-        raise InputError(f"{what} is {width}x{height} = {width * height:,} pixels, more than max_image_pixels "
-                         f"{max_pixels:,}; it is not decoded")
+    from ..engine.limits import too_many_pixels
+
+    reason = too_many_pixels(width, height, max_pixels, what)
+    if reason:
+        raise InputError(f"{reason} (it was not decoded)")
 
 
 def image_to_rgb(msg, max_pixels: int | None = None) -> np.ndarray:
@@ -109,9 +111,19 @@ def compressed_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+_MAGIC = ((b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpeg"), (b"BM", "bmp"), (b"GIF8", "gif"),
+          (b"II*\x00", "tiff"), (b"MM\x00*", "tiff"), (b"RIFF", "webp"))
+
+
+def data_format(data: bytes) -> str | None:
+    """What the first bytes of compressed image data say it is (png, jpeg, bmp, gif, tiff, webp), or None."""
+    return next((kind for magic, kind in _MAGIC if data.startswith(magic)), None)
+
+
 def compressed_to_rgb(msg, max_pixels: int | None = None) -> np.ndarray:
-    """sensor_msgs/CompressedImage (jpeg or png) -> H x W x 3 uint8 RGB. The size in the header is checked
-    against ``max_pixels`` before decoding."""
+    """sensor_msgs/CompressedImage (jpeg or png) -> H x W x 3 uint8 RGB. The data must be what the format says
+    (checked by its first bytes: OpenCV would decode a BMP, with no size check, as readily as a PNG); the size in
+    its header is checked against ``max_pixels`` before decoding."""
     fmt = (msg.format or "").lower()
     if "compresseddepth" in fmt:
         raise InputError(f"compressed image format '{msg.format}' is compressedDepth; expected jpeg or png")
@@ -120,6 +132,12 @@ def compressed_to_rgb(msg, max_pixels: int | None = None) -> np.ndarray:
     if len(msg.data) == 0:
         raise InputError("compressed image has no data")
     data = bytes(msg.data)
+    declared = "png" if "png" in fmt else "jpeg" if fmt else None
+    found = data_format(data)
+    if found not in ("png", "jpeg") or (declared is not None and found != declared):
+        what = found.upper() if found else f"not a known image format (it starts with {data[:4].hex(' ')})"
+        raise InputError(f"compressed image format '{msg.format}' " + (f"says {declared}" if declared else
+                         "is empty (jpeg or png expected)") + f" but its data is {what}; it was not decoded")
     size = compressed_size(data)
     if size is not None:
         _check_pixels(size[0], size[1], max_pixels, f"compressed image ({len(data)} bytes, format '{msg.format}')")
@@ -148,6 +166,7 @@ def camera_info_to_intrinsics(msg) -> CameraIntrinsics:
         R=np.asarray(msg.r, dtype=np.float64).reshape(3, 3),
         binning_x=int(msg.binning_x), binning_y=int(msg.binning_y),
         roi=(int(roi.x_offset), int(roi.y_offset), int(roi.height), int(roi.width), bool(roi.do_rectify)),
+        frame_id=str(msg.header.frame_id),
     )
     problems = camera.problems()
     if problems:
@@ -249,6 +268,11 @@ def cloud_to_xyz(msg) -> np.ndarray:
     """sensor_msgs/PointCloud2 with float32 or float64 x, y, z fields (any layout) -> N x 3 float64 of its finite
     points. The layout is checked against the data before anything is read."""
     kinds = {7: "f4", 8: "f8"}  # PointField.FLOAT32, FLOAT64
+    names = [f.name for f in msg.fields]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise InputError(f"point cloud lists the field(s) {', '.join(repr(n) for n in twice)} more than once "
+                         f"(fields: {names}): which one holds the values is ambiguous")
     fields = {f.name: f for f in msg.fields}
     missing = [name for name in "xyz" if name not in fields]
     if missing:

@@ -86,9 +86,18 @@ class FramePairing:
             if item.published_with_image:
                 self.cache(item.name).wait_for(stamp_ns, source_tolerance_s, published(item.name))
 
-    def camera_for(self, stamp_ns: int, image_shape, tolerance_s: float):
-        """(intrinsics or None, why none, rejection reason if the matching camera info does not fit the image)."""
+    def camera_for(self, stamp_ns: int, image_shape, tolerance_s: float, frame_id: str | None = None):
+        """(intrinsics or None, why none, rejection reason if the matching camera info does not fit the image:
+        another size, or another ``frame_id`` than the image's, when given)."""
         camera, note = self.camera_infos.lookup(stamp_ns, int(tolerance_s * 1e9))
+        if camera is not None and frame_id is not None and camera.frame_id.lstrip("/") != frame_id.lstrip("/"):
+            # The outputs are in the image's frame (REP: depth shares its image's frame_id): a camera info of
+            # another frame is another sensor's calibration (a remap mistake), or a driver whose frame ids
+            # disagree; using it silently would publish wrong geometry at full confidence.
+            reason = (f"camera_info frame_id '{camera.frame_id}' is not the image's '{frame_id}': it is another "
+                      "camera's calibration, or the driver's frame ids disagree; metric depth and points need the "
+                      "image's own camera_info")
+            return None, reason, reason
         if camera is not None and (camera.width, camera.height) != (image_shape[1], image_shape[0]):
             reason = (f"camera_info is {camera.width}x{camera.height} but the image is {image_shape[1]}x"
                       f"{image_shape[0]}; metric depth and points need matching sizes")
@@ -128,12 +137,15 @@ class FramePairing:
                 rejections.append(str(exc))
         return values, notes, rejections
 
-    def job(self, stream: str, stamp_ns: int, rgb, config, outputs=OUTPUTS, context=None, extrinsics=None):
+    def job(self, stream: str, stamp_ns: int, rgb, config, outputs=OUTPUTS, context=None, extrinsics=None,
+            frame_id: str | None = None):
         """The engine job of a decoded frame with everything paired to it, and the problems met on the way as
-        (kind, reason): ``camera_info`` (the matching one does not fit the image) or ``metric_source`` (the
-        matching measurement is unusable). ``extrinsics(config, frames)`` (a node with TF): the config with the
-        extrinsic parameters of the measurements used, by their frame ids, and {input: why it is unusable}."""
-        camera, camera_note, rejection = self.camera_for(stamp_ns, rgb.shape, config.camera_info_tolerance)
+        (kind, reason): ``camera_info`` (the matching one does not fit the image: its size, or its frame_id when
+        the image's ``frame_id`` is given) or ``metric_source`` (the matching measurement is unusable).
+        ``extrinsics(config, frames)`` (a node with TF): the config with the extrinsic parameters of the
+        measurements used, by their frame ids, and {input: why it is unusable}."""
+        camera, camera_note, rejection = self.camera_for(stamp_ns, rgb.shape, config.camera_info_tolerance,
+                                                         frame_id)
         problems = [("camera_info", rejection)] if rejection else []
         values, notes = {}, {}
         if frozenset(outputs) & METRIC_OUTPUTS:

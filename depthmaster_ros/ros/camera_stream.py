@@ -27,6 +27,7 @@ class CameraStream:
         self.last_missing: Missing | None = None  # why the last frame had no metric output (if it had none)
         self.reports: dict = {}  # the stages' reports on the last frame, by stage name
         self.wants_metric = False  # someone subscribes to depth, points or depth/scale
+        self.nonfinite_fraction = 0.0  # share of the last frame's model output that was NaN/Inf
         self.idle = True
 
     def wanted_topics(self) -> set[str]:
@@ -44,6 +45,7 @@ class CameraStream:
         self.reports = dict(products.stage_reports)
         self.wants_metric = bool(set(outputs) & METRIC_OUTPUTS)
         self.last_missing = products.metric_missing()
+        self.nonfinite_fraction = products.nonfinite_fraction
 
     def metric_state(self) -> Missing | None:
         """Why there is no metric output now: scale_mode none says so even when nobody asks for depth."""

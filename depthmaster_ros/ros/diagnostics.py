@@ -54,12 +54,14 @@ class FrameStats:
         with self._lock:
             self.counts["ignored"] += 1
 
-    def published(self, latency_s: float) -> None:
+    def published(self, latency_s: float | None) -> None:
+        """A frame served; ``latency_s`` None when it cannot be known (no clock yet)."""
         now = time.monotonic()
         with self._lock:
             self.counts["processed"] += 1
             self._published.append(now)
-            self._latencies.append((now, latency_s))
+            if latency_s is not None:
+                self._latencies.append((now, latency_s))
 
     def problem(self, kind: str, reason: str) -> None:
         """Count a rejected message or a failure of one of the PROBLEMS kinds, with its reason."""
@@ -98,6 +100,7 @@ class NodeSummary:
     checkpoint: str
     problem: str = ""  # why the node cannot serve (configure failed)
     parameter_problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # conditions found at start-up that the node runs with
     model: dict = field(default_factory=dict)  # model, device, dtype, GPU memory
     passes: int = 0
     frames_passed: int = 0
@@ -132,6 +135,8 @@ def camera_status(node_name: str, summary: NodeSummary, stream, stats: dict, sta
         values["input_qos"] = stream.image_sub.describe()
     if summary.parameter_problems:
         values["parameter_problems"] = "; ".join(summary.parameter_problems)
+    if summary.warnings:
+        values["start_warnings"] = "; ".join(summary.warnings)
 
     if summary.problem:
         level, message = DiagnosticStatus.ERROR, summary.problem
@@ -144,6 +149,8 @@ def camera_status(node_name: str, summary: NodeSummary, stream, stats: dict, sta
     elif summary.parameter_problems:
         level, message = DiagnosticStatus.WARN, "parameters refused at start-up: " + "; ".join(
             summary.parameter_problems)
+    elif summary.warnings:
+        level, message = DiagnosticStatus.WARN, "; ".join(summary.warnings)
     elif stream.idle and not stats["output_rate_hz"]:
         level, message = DiagnosticStatus.OK, "idle: no subscriber to any output"
     elif metric is not None and stream.wants_metric:

@@ -73,6 +73,7 @@ class DepthMasterNode(LifecycleNode):
         self.finished = threading.Event()
         self.stopped_cleanly = True  # the lifecycle reached its end (shutdown): the process should exit
         self._problem = ""  # why the node cannot serve (configure failure), for diagnostics
+        self.start_warnings: list[str] = []  # conditions found at start-up that the node runs with
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._frame_timing = self.create_publisher(String, FRAME_TIMING_TOPIC, 10)  # a record per frame, when asked
         # wall-clock timers: with use_sim_time the node's clock stands still when a bag is paused or over, but
@@ -105,6 +106,11 @@ class DepthMasterNode(LifecycleNode):
         from ..model.checkpoint import CheckpointError
         from ..model.checkpoint_layout import RANDOM_WEIGHTS_WARNING
 
+        refused = self.parameters.refused_reason()
+        if refused:  # never run with a default in place of what was asked for
+            self._problem = f"configure failed: {refused}"
+            self.get_logger().error(self._problem)
+            return TransitionCallbackReturn.FAILURE
         values = self.parameters.values()
         try:
             backend = backend_from_parameters(values)
@@ -233,6 +239,12 @@ class DepthMasterNode(LifecycleNode):
             return False
         return self.trigger_activate() == TransitionCallbackReturn.SUCCESS
 
+    def warn_at_start(self, message: str) -> None:
+        """A condition found at start-up that the node runs with (a node of the same name, duplicate_name warn):
+        logged, and on /diagnostics for as long as the node runs."""
+        self.start_warnings.append(message)
+        self.get_logger().warning(message)
+
     @property
     def lifecycle_state(self) -> str:
         return self._state_machine.current_state[1]
@@ -353,8 +365,9 @@ class DepthMasterNode(LifecycleNode):
                                         config.metric_source_tolerance,
                                         lambda name: stream.publisher_count(name) > 0)
         job, problems = stream.pairing.job(stream.name, stamp_ns, rgb, config, needed_outputs(topics),
-                                           context=(msg.header, topics, frame.timing), extrinsics=functools.partial(
-                                               self._extrinsics.apply, camera_frame=msg.header.frame_id))
+                                           context=(msg.header, topics, frame.timing), frame_id=msg.header.frame_id,
+                                           extrinsics=functools.partial(self._extrinsics.apply,
+                                                                        camera_frame=msg.header.frame_id))
         for kind, reason in problems:
             self._reject(stream, kind, reason)
         frame.timing.mark("paired")
@@ -363,6 +376,10 @@ class DepthMasterNode(LifecycleNode):
     def _publish(self, stream: CameraStream, products) -> None:
         header, topics, timing = products.context
         stream.record(products, needed_outputs(topics))
+        if products.nonfinite_fraction > 0:
+            self._log_throttled(stream, "nonfinite", f"{products.nonfinite_fraction:.1%} of the model's output was "
+                                "not finite (NaN/Inf): published as NaN (no measurement) in depth, no points there",
+                                self.get_logger().warning)
         missing = products.metric_missing()
         if missing is not None:  # someone subscribes to depth, points or depth/scale and gets none
             wanted = ", ".join(sorted(name for name in products.missing if name != "relative"))
@@ -375,7 +392,8 @@ class DepthMasterNode(LifecycleNode):
             published = time.monotonic_ns()
             timing.output(topic, started, built, published)
             started = published
-        stream.stats.published((self.get_clock().now().nanoseconds - products.stamp_ns) / 1e9)
+        now = self.get_clock().now().nanoseconds  # 0 with use_sim_time before the first /clock message
+        stream.stats.published((now - products.stamp_ns) / 1e9 if now else None)
         if self._frame_timing.get_subscription_count() > 0:
             self._frame_timing.publish(String(data=timing.to_json()))
 
@@ -392,7 +410,7 @@ class DepthMasterNode(LifecycleNode):
         from ..model.device import memory_report
 
         summary = NodeSummary(self.lifecycle_state, self.get_parameter("checkpoint").value, self._problem,
-                              self.parameters.problems)
+                              self.parameters.problems, warnings=list(self.start_warnings))
         engine = self._engine
         if engine is not None:
             backend = engine.backend
@@ -409,6 +427,10 @@ class DepthMasterNode(LifecycleNode):
     def _camera_status(self, stream: CameraStream, summary: NodeSummary):
         stats = stream.stats.snapshot()
         stats["frames_dropped"] = self._slots.dropped[stream.name]
+        stats["model_nonfinite_fraction"] = stream.nonfinite_fraction  # of the last frame served
+        if not self.get_clock().now().nanoseconds:
+            stats["latency"] = ("unknown: use_sim_time is true and no /clock message has arrived, so the node's "
+                                "time is 0 (is the bag played with --clock?)")
         stats.update(self._extrinsics.report(stream.config))
         starved = self._starved(stream, stats) if summary.lifecycle_state == "active" else ""
         return camera_status(self.get_name(), summary, stream, stats, starved)

@@ -4,9 +4,13 @@ users type, strict about what they mean.
 * An integer where a double is declared (``-p scale:=2``, ``camera_height: 1`` in YAML, ``ros2 param set ...
   scale 2``) is taken as that double, and the parameter keeps its declared type for reads; integers in a list
   of doubles likewise.
-* A start-up value that cannot be used (a double for an integer, a list of the wrong length, NaN, a zero
-  quaternion, an empty region) is refused with a one-line reason on the log and ``/diagnostics``; the default is
-  kept and the node runs. Only ``cameras`` (which shapes every topic) stops the node.
+* A start-up value that cannot be used (a double for an integer, a list of the wrong length, NaN, a value out of
+  its range, a zero quaternion, an empty region, ``min_range`` above ``max_range``) is refused with a one-line
+  reason on the log and ``/diagnostics``, and configure fails with that reason until the parameter is set to a
+  valid value (``ros2 param set``; a model parameter while unconfigured): the node never runs in a mode nobody
+  asked for (``-p scale_mode:=lidar`` does not start it in scale_mode none). ``depthmaster-bag`` refuses the same
+  values with the same reasons. A read-only parameter (``cameras``, ``input_transport``, ...) that no later
+  change can fix stops the node (exit 2).
 * A name the node does not know (``scale_mod``) is named on the log and ``/diagnostics`` with the closest known
   name; parameters that were replaced (``compile``) are translated with a warning.
 * Live changes are validated as a whole (ranges, finiteness, cross-parameter rules) and refused with the reason;
@@ -21,9 +25,9 @@ from typing import Any, Callable
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType, SetParametersResult
 from rclpy.parameter import Parameter
 
-from ..parameters import RENAMED, check_values, normalize, per_camera_names, spec, spec_for, specs, suggest, \
-    translate_renamed
-from .user_commands import lifecycle_command
+from ..parameters import CROSS_RULES, RENAMED, check_values, defaults, normalize, per_camera_names, spec, spec_for, \
+    specs, suggest, translate_renamed
+from .user_commands import lifecycle_command, param_set_command
 
 _TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
           float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING,
@@ -45,6 +49,8 @@ def descriptor(item, name: str | None = None) -> ParameterDescriptor:
                                                             to_value=float(item.max_value), step=0.0)]
     elif item.min_value is not None:
         constraints.append(f">= {item.min_value}")
+    if item.note:
+        constraints.append(item.note)
     if item.per_camera:
         constraints.append("per camera (CAMERA.NAME with several cameras)")
     if item.model:
@@ -60,7 +66,8 @@ def _as_declared(item, value: Any) -> Any:
 
 class NodeParameters:
     """Declares the table's parameters on ``node`` and keeps them valid. ``problems``: the start-up values that
-    were refused or unknown (one line each), for /diagnostics."""
+    were refused or unknown (one line each), for /diagnostics; ``refused``: the refused ones by name, which fail
+    configure until they are set to valid values."""
 
     def __init__(self, node, on_change: Callable[[], None],
                  check: Callable[[dict[str, Any], set[str]], list[str]] = lambda values, changed: []):
@@ -68,14 +75,17 @@ class NodeParameters:
         size needs), as reasons."""
         self._node = node
         self._check = check
-        self._type_errors: dict[str, str] = {}
-        self.problems: list[str] = []
+        self._held_back: dict[str, str] = {}  # live values refused before rclpy's own checks: name -> reason
+        self._problems: dict[str, str] = {}  # name -> the line for the log and /diagnostics
+        self.refused: dict[str, str] = {}  # start-up values refused: name -> reason
         overrides = node._parameter_overrides  # the -p / --params-file values, before anything is declared
         self._translate_renamed(overrides)
         cameras = self._cameras(overrides)
         self.cameras = cameras
         for item in specs():
             self._clean_override(overrides, item.name, item)
+        self._check_cross_rules(overrides)
+        for item in specs():
             if item.item_type is str:  # an empty default would make rclpy guess a byte array
                 node.declare_parameter(item.name, Parameter.Type.STRING_ARRAY, descriptor(item))
             else:
@@ -87,15 +97,42 @@ class NodeParameters:
                 node.declare_parameter(key, node.get_parameter(name).value, descriptor(spec(name), key))
         for name in sorted(overrides):
             if not node.has_parameter(name) and not name.startswith("qos_overrides."):
-                self._problem(f"unknown parameter '{name}' ignored{suggest(name, cameras)}")
+                self._problem(name, f"unknown parameter '{name}' ignored{suggest(name, cameras)}")
         node.add_pre_set_parameters_callback(self._coerce)
         node.add_on_set_parameters_callback(self._validate)
-        node.add_post_set_parameters_callback(lambda _parameters: on_change())
+        node.add_post_set_parameters_callback(lambda parameters: self._changed(parameters, on_change))
+
+    @property
+    def problems(self) -> list[str]:
+        return list(self._problems.values())
+
+    def refused_reason(self) -> str:
+        """Why configure must fail: the start-up values refused and not yet set to valid ones ('' if none)."""
+        if not self.refused:
+            return ""
+        names = sorted(self.refused)
+        return ("start-up value(s) refused: " + "; ".join(dict.fromkeys(self.refused[name] for name in names))
+                + f". Set {', '.join(names)} to valid values ("
+                f"{param_set_command(self._node.get_fully_qualified_name(), 'NAME', 'VALUE')}) and configure again, "
+                "or restart with them")
+
+    def _changed(self, parameters, on_change: Callable[[], None]) -> None:
+        for parameter in parameters:  # a valid value was set: its start-up refusal no longer holds
+            if self.refused.pop(parameter.name, None) is not None:
+                self._problems.pop(parameter.name, None)
+        on_change()
 
     # ------------------------------------------------------------------ start-up
-    def _problem(self, message: str) -> None:
-        self.problems.append(message)
+    def _problem(self, name: str, message: str) -> None:
+        self._problems[name] = message
         self._node.get_logger().error(message)
+
+    def _refuse(self, name: str, reason: str) -> None:
+        item = spec_for(name, self.cameras)
+        if item is not None and item.read_only:  # nothing after start-up can change it
+            raise ValueError(f"{reason} ({name} is read-only: restart with a valid value)")
+        self.refused[name] = reason
+        self._problem(name, f"{reason}: configure fails until {name} is set to a valid value")
 
     def _translate_renamed(self, overrides: dict) -> None:
         old = {name: overrides[name].value for name in RENAMED if name in overrides}
@@ -129,15 +166,27 @@ class NodeParameters:
         if reason is None:
             overrides[name] = Parameter(name, value=_as_declared(item, value))
         else:
-            del overrides[name]
-            shown = list(item.default) if isinstance(item.default, list) else item.default
-            self._problem(f"{reason}; keeping the default {name} = {shown!r}")
+            del overrides[name]  # declared with its default, which configure will not run with
+            self._refuse(name, reason)
+
+    def _check_cross_rules(self, overrides: dict) -> None:
+        """Rules across parameters (min_range < max_range) on the start-up values: each value given for a
+        broken rule is refused."""
+        values = {**defaults(), **{name: overrides[name].value for name in overrides if spec(name) is not None}}
+        for names, rule in CROSS_RULES:
+            reason = rule({name: normalize(name, values[name], ()) for name in names})
+            if reason is not None:
+                for name in names:
+                    if name in overrides:
+                        del overrides[name]
+                        self._refuse(name, reason)
 
     # ------------------------------------------------------------------ live changes
     def _coerce(self, parameters: list) -> list:
         """pre-set: integers for doubles become doubles, so the declared type is kept. A value of another wrong
-        type is held back with its reason (rclpy's own type check would only say 'Wrong parameter type, expected
-        2 got 3'), for the validation that follows to refuse with a sentence."""
+        type, or one its own check refuses (a range, NaN, a rule), is held back with its reason (rclpy's own checks
+        would only say 'Wrong parameter type, expected 2 got 3' or 'out of range Min: 0.0, Max: 100.0, value:
+        nan'), for the validation that follows to refuse with the sentence the start-up check and the tools give."""
         result = []
         for parameter in parameters:
             item = spec_for(parameter.name, self.cameras)
@@ -145,8 +194,10 @@ class NodeParameters:
                     parameter.name):
                 value = _as_declared(item, parameter.value)
                 declared = self._node.describe_parameter(parameter.name).type
-                if Parameter(parameter.name, value=value).type_.value != declared:
-                    self._type_errors[parameter.name] = item.check(value, parameter.name) or (
+                wrong_type = Parameter(parameter.name, value=value).type_.value != declared
+                reason = item.check(value, parameter.name)
+                if wrong_type or reason:
+                    self._held_back[parameter.name] = reason or (
                         f"{parameter.name} has the wrong type: {parameter.value!r}")
                     parameter = self._node.get_parameter(parameter.name)  # a placeholder, refused below
                 else:
@@ -155,10 +206,10 @@ class NodeParameters:
         return result
 
     def _validate(self, parameters) -> SetParametersResult:
-        type_errors = [self._type_errors.pop(p.name) for p in parameters if p.name in self._type_errors]
-        self._type_errors.clear()
-        if type_errors:
-            return SetParametersResult(successful=False, reason="; ".join(type_errors))
+        held_back = [self._held_back.pop(p.name) for p in parameters if p.name in self._held_back]
+        self._held_back.clear()
+        if held_back:
+            return SetParametersResult(successful=False, reason="; ".join(held_back))
         changes = {}
         for parameter in parameters:
             item = spec_for(parameter.name, self.cameras)

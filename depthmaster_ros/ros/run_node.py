@@ -4,8 +4,9 @@ This module is small on purpose: it takes over SIGINT and SIGTERM before the hea
 so a Ctrl-C at any moment ends the process cleanly: during start-up it aborts the start, while serving it asks
 the spin loop to stop (no exception in the middle of a callback, no publish on a dead context), and during
 shutdown further signals are ignored (``ros2 launch`` and a terminal both deliver Ctrl-C). The process also ends
-after the lifecycle ``shutdown`` transition. The exit code is 0 unless the parameters make the node impossible
-(2).
+after the lifecycle ``shutdown`` transition. The exit code is 0 unless the arguments, a params file or a read-only
+parameter make the node impossible, or a node of the same name already runs (2, with one line saying why).
+``--help`` prints the usage without starting anything (``node_command_line.py``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,16 @@ class _Signals:
 
 
 def main(args: list[str] | None = None) -> int:
+    from .node_command_line import check_arguments, usage, wants_help
+
+    argv = list(args if args is not None else sys.argv)
+    if wants_help(argv[1:]):
+        print(usage(), end="")
+        return 0
+    problem = check_arguments(argv[1:])
+    if problem is not None:
+        print(f"depthmaster-node: {problem}", file=sys.stderr)
+        return 2
     signals = _Signals()
     node = None
     rclpy = None
@@ -49,20 +60,24 @@ def main(args: list[str] | None = None) -> int:
         from rclpy.signals import SignalHandlerOptions
 
         from .node import DepthMasterNode
-        from .user_commands import lifecycle_command
+        from .unique_name import DuplicateName
 
-        rclpy.init(args=args if args is not None else sys.argv, signal_handler_options=SignalHandlerOptions.NO)
+        try:
+            rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
+        except Exception as exc:  # rcl refused an argument checked nowhere else (a remap rule, ...)
+            print(f"depthmaster-node: the ROS arguments could not be read: {_rcl_reason(exc)}", file=sys.stderr)
+            return 2
         try:
             node = DepthMasterNode()
         except ValueError as exc:  # a structural parameter (cameras) that no later transition can fix
-            print(f"depthmaster: {exc}", file=sys.stderr)
+            print(f"depthmaster-node: {exc}", file=sys.stderr)
             return 2
         node.get_logger().info(f"{middleware}; {memory}")
-        if node.get_parameter("autostart").value and not node.autostart():
-            node.get_logger().error("autostart failed; the node stays up (unconfigured) and reports why on "
-                                    "/diagnostics. Fix the cause (the model parameters such as checkpoint can be "
-                                    "set while unconfigured) and configure again: "
-                                    + lifecycle_command(node.get_fully_qualified_name(), "configure"))
+        try:
+            _start(node)
+        except DuplicateName as exc:
+            node.get_logger().error(f"{exc}; exiting (duplicate_name: refuse)")
+            return 2
         signals.starting = False
         executor = SingleThreadedExecutor()
         executor.add_node(node)
@@ -86,6 +101,44 @@ def main(args: list[str] | None = None) -> int:
         if rclpy is not None:
             rclpy.try_shutdown()
     return 0
+
+
+def _start(node) -> None:
+    """The duplicate-name check, then autostart. DuplicateName if refused. A twin found before the model loads
+    costs no model; under load discovery can take longer than the check's window, so the graph is looked at once
+    more after configure (seconds later)."""
+    from .unique_name import DuplicateName, duplicate_of
+
+    reason = duplicate_of(node)
+    started = reason is None
+    if started:
+        _autostart(node)
+        reason = duplicate_of(node, discovery_s=0.0)
+    if reason is not None:
+        if node.get_parameter("duplicate_name").value == "refuse":
+            raise DuplicateName(reason)
+        node.warn_at_start(reason)
+    if not started:
+        _autostart(node)
+
+
+def _autostart(node) -> None:
+    if node.get_parameter("autostart").value and not node.autostart():
+        from .user_commands import lifecycle_command
+
+        node.get_logger().error("autostart failed; the node stays up (unconfigured) and reports why on "
+                                "/diagnostics. Fix the cause (the model parameters such as checkpoint can be "
+                                "set while unconfigured) and configure again: "
+                                + lifecycle_command(node.get_fully_qualified_name(), "configure"))
+
+
+def _rcl_reason(exc: Exception) -> str:
+    """rcl's message without its source locations (', at /project/src/...')."""
+    import re
+
+    text = " ".join(str(exc).split())
+    text = re.sub(r",? at /\S+:\d+", "", text).replace("failed to initialize rcl: ", "")
+    return f"{type(exc).__name__}: {text}" if type(exc).__name__ == "UnknownROSArgsError" else text
 
 
 if __name__ == "__main__":

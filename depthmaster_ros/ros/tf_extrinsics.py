@@ -113,7 +113,7 @@ class TfExtrinsics:
         key = (config, tuple(sorted((name, tuple(value)) for name, value in changes.items())))
         with self._lock:  # the same config and transforms frame after frame: validated once
             if self._updated is None or self._updated[0] != key:
-                self._updated = (key, config.updated(**changes))
+                self._updated = (key, config.with_measured(**changes))  # measured: no typing bounds
             return self._updated[1], unusable
 
     def report(self, config) -> dict[str, str]:

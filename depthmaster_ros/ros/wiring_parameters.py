@@ -1,5 +1,6 @@
-"""The ROS node's own parameters: start-up (autostart), the cameras it serves, input and output QoS, the
-/diagnostics period, where the sensors' extrinsics come from (TF or the parameters). Declared here, beside the node that uses them, and contributed to the one parameter table
+"""The ROS node's own parameters: start-up (autostart, what to do with a second node of its name), the cameras it
+serves, input and output QoS, the /diagnostics period, where the sensors' extrinsics come from (TF or the
+parameters). Declared here, beside the node that uses them, and contributed to the one parameter table
 (``depthmaster_ros/parameters.py``) by the package's ``__init__``, so the node declares them with descriptors,
 ``config/depthmaster.yaml`` documents them and the offline tools accept them in a node's params file. No rclpy
 here: the table and the tools' ``--help`` import this module.
@@ -44,6 +45,10 @@ WIRING_PARAMETERS = (
                   "up again every second; parameters: sparse_depth_to_camera / lidar_to_camera; auto: TF where "
                   "tf2_ros is installed (a ROS install; not the venv) and the lookup succeeds, else the parameters.",
                   read_only=True, choices=("auto", "tf", "parameters")),
+    ParameterSpec("duplicate_name", "refuse", "What to do when a node of the same fully qualified name already runs "
+                  "(checked at start-up for a few seconds): refuse (exit with code 2 and the reason) or warn (log, "
+                  "report on /diagnostics and run). Two nodes of one name publish every output twice and a lifecycle "
+                  "call drives both.", read_only=True, choices=("refuse", "warn")),
 )
 
 contribute_group(TITLE, WIRING_PARAMETERS)

@@ -100,8 +100,9 @@ class BagFrames:
         except BagError:
             raise
         except Exception as exc:  # a damaged bag discovered while reading
-            raise BagError(f"reading the bag failed after {count} messages: {type(exc).__name__}: {exc}. If it "
-                           "was cut short, --salvage reads what is readable") from exc
+            salvaging = getattr(self.reader, "report", None) is not None
+            raise BagError(f"reading the bag failed after {count} messages: {type(exc).__name__}: {exc}" + (
+                "" if salvaging else ". If it is damaged or was cut short, --salvage reads what is readable")) from exc
 
     def _entries(self, frames: list[Pending], pairing: FramePairing, first_frame: int) -> list[Entry]:
         """Decode and pair the frames (pairing happens now, while their companions are cached)."""
@@ -118,6 +119,6 @@ class BagFrames:
                 entries.append(Entry(frame, skipped=f"image rejected: {exc}"))
                 continue
             job, problems = pairing.job(self.stream, stamp_to_ns(msg.header.stamp), rgb, self.config, self.outputs,
-                                        context=(frame, msg.header))
+                                        context=(frame, msg.header), frame_id=msg.header.frame_id)
             entries.append(Entry(frame, job=job, problems=problems))
         return entries

@@ -9,8 +9,8 @@ this process in frame order and the node's output messages are written with each
 order: the input copy and each batch's outputs where a one-batch-at-a-time run writes them, so every runner
 writes the same bytes.
 
-Safety (:mod:`partial_output`): everything is written under ``OUTPUT.partial/``, which becomes ``OUTPUT`` only
-when the run completes. The output is split into files every ``split_frames`` frames, and each split is a
+Safety (:mod:`partial_output`): one run per output (``OUTPUT.lock``, :mod:`output_lock`); everything is written
+under ``OUTPUT.partial/``, which becomes ``OUTPUT`` only when the run completes. The output is split into files every ``split_frames`` frames, and each split is a
 checkpoint (run state, the scale tracker's included, flushed to disk). Ctrl-C / SIGTERM stops at a batch
 boundary and saves everything done; after a hard crash (SIGKILL, power loss, a full disk) the run continues
 from the last checkpoint. Either way ``resume=True`` gives the same bag, byte for byte, as an uninterrupted run.
@@ -31,6 +31,7 @@ from .bag_frames import BagFrames, Entry
 from .frame_writer import FrameWriter
 from .inference import LocalInference
 from .io import BagError, open_reader, open_writer
+from .output_lock import OutputLock
 from .partial_output import SPLIT_FRAMES, CannotResume, PartialOutput, unfinished_run
 from .run_state import RunState, fingerprint
 from .topics import parent
@@ -59,12 +60,14 @@ class Batch:
 
 class BagRun:
     """``backend``: the model backend (None with ``inference``, which then runs the model passes). ``log``: takes
-    the lines a user should read (starting over, resuming)."""
+    the lines a user should read (starting over, resuming). ``lock``: the output's lock when the caller took it
+    already (:class:`~depthmaster_ros.rosbag.output_lock.OutputLock`); else :meth:`run` takes it."""
 
     def __init__(self, backend, params: dict, input_bag: Path, output_bag: Path, topics: dict,
                  output_namespace: str | None = None, storage: str = "mcap", batch: int = 1,
                  copy_input: bool = True, split_frames: int = SPLIT_FRAMES, salvage: bool = False,
-                 inference=None, in_flight: int = 1, writer_factory=open_writer, log=lambda line: None):
+                 inference=None, in_flight: int = 1, writer_factory=open_writer, log=lambda line: None,
+                 lock=None):
         if batch < 1:
             raise BagError(f"batch must be >= 1, got {batch}")
         if split_frames < 1:
@@ -84,6 +87,7 @@ class BagRun:
         self.writer = FrameWriter(self.namespace, self.output_topics, self.config.scale_mode)
         self.log = log
         self.stop_requested = False
+        self.lock = lock
         self.salvage_report = None  # what a salvaged input lost
         self.resumed_frames = 0  # frames done when this run started (a resumed run)
         self.state = RunState(fingerprint=fingerprint(self.input_bag, params=params, topics=topics,
@@ -99,6 +103,12 @@ class BagRun:
     def run(self, resume: bool | str = False, progress=None) -> RunState:
         """``resume``: continue a saved run of this output (``"auto"``: if there is one, silently starting
         otherwise); ``progress``: gets ``update(frames)`` as frames are done."""
+        if self.lock is not None:
+            return self._run(resume, progress)
+        with OutputLock(self.output_bag):
+            return self._run(resume, progress)
+
+    def _run(self, resume, progress) -> RunState:
         if self.output_bag.exists():
             raise BagError(f"output '{self.output_bag}' already exists; remove it or choose another name")
         reader = open_reader(self.input_bag, salvage=self.salvage)

@@ -27,8 +27,9 @@ def typestore():
 def open_reader(path: str | Path, salvage: bool = False):
     """A reader of the rosbag2 folder (or single .mcap / .db3 file) at ``path``. A bag that does not open (cut
     short: no mcap footer, a sqlite3 file shorter than its header, no metadata.yaml) is a BagError that points at
-    ``--salvage``; with ``salvage`` it is read as far as it is readable instead
-    (:class:`~depthmaster_ros.rosbag.salvage.SalvageReader`, whose ``report`` says what was lost)."""
+    ``--salvage``. With ``salvage`` every bag is read record by record
+    (:class:`~depthmaster_ros.rosbag.salvage.SalvageReader`, whose ``report`` says what was lost): a bag whose
+    index is intact opens in rosbags but stops at its first damaged chunk when read."""
     from .salvage import STORAGE_SUFFIXES, SalvageError, SalvageReader
 
     path = Path(path)
@@ -44,7 +45,6 @@ def open_reader(path: str | Path, salvage: bool = False):
             raise BagError(f"it has {', '.join(sorted(f.name for f in storage_files))} but no metadata.yaml")
         reader = Reader(path)
         reader.open()
-        return reader
     except PermissionError as exc:
         raise BagError(f"cannot open bag '{path}': {exc}") from exc
     except Exception as exc:
@@ -56,6 +56,14 @@ def open_reader(path: str | Path, salvage: bool = False):
             return SalvageReader(path)
         except (SalvageError, OSError) as salvage_exc:
             raise BagError(f"cannot open bag '{path}': {exc}; salvaging it failed too: {salvage_exc}") from exc
+    if not salvage:
+        return reader
+    try:
+        salvaged = SalvageReader(path)
+    except (SalvageError, OSError):  # rosbags reads it: let it
+        return reader
+    reader.close()
+    return salvaged
 
 
 def open_writer(path: str | Path, storage: str = "mcap") -> Writer:

@@ -7,9 +7,13 @@ the bag is closed). rosbags refuses such a bag whole, though nearly all of it is
 in time order, so everything before the cut is complete.
 
 - mcap: the records are scanned in file order with the ``mcap`` library's stream reader (it needs no summary);
-  every complete chunk whose data decompresses to its declared size (and CRC, when the writer set one) is kept,
-  and the scan stops at the first incomplete or invalid record. Messages are served in log-time order per file,
-  chunks decoded lazily, exactly as rosbags orders an intact file.
+  every complete chunk whose data decompresses to its declared size (and CRC, when the writer set one) is kept.
+  At an invalid record (a chunk damaged in the middle of the file: a bad disk block, a copy gone wrong) the scan
+  resynchronises: chunks are self-delimiting (opcode 0x06, their length, a header whose sizes must agree), so the
+  next offset where a whole chunk reads and decompresses is where reading goes on; the bytes skipped are reported.
+  The channels come from the chunks and, when the file still has it, its summary section (a damaged first chunk
+  then costs only its own messages). The scan ends at the footer, or at the cut of a file cut short. Messages are
+  served in log-time order per file, chunks decoded lazily, exactly as rosbags orders an intact file.
 - sqlite3: SQLite refuses a file shorter than its header's page count unless ``writable_schema`` is on; that
   flag only relaxes this check here (the connection is read-only and immutable, nothing is ever written). Rows
   are read in id (= recording) order up to the first unreadable one, then served in (timestamp, id) order, as
@@ -52,12 +56,20 @@ class FileDamage:
     messages: int = 0
     readable_bytes: int | None = None  # mcap: up to the end of the last complete record kept
     problem: str = ""  # why reading stopped early ("" = the file is complete)
+    skipped: list[tuple[int, int, str]] = field(default_factory=list)  # mcap: damaged (start, end, why) passed
+
+    @property
+    def skipped_bytes(self) -> int:
+        return sum(end - start for start, end, _ in self.skipped)
 
     def describe(self) -> str:
+        passed = "".join(f"; skipped bytes {start:,}-{end:,} ({end - start:,} bytes): {why}"
+                         for start, end, why in self.skipped)
         if not self.problem:
-            return f"{self.name}: complete, {self.messages} messages"
+            return f"{self.name}: " + ("complete" if not passed else "read to its end") + \
+                f", {self.messages} messages{passed}"
         where = "" if self.readable_bytes is None else f" in the first {self.readable_bytes:,} of {self.size:,} bytes"
-        return f"{self.name}: {self.messages} messages{where}; then {self.problem}"
+        return f"{self.name}: {self.messages} messages{where}{passed}; then {self.problem}"
 
 
 @dataclass
@@ -74,7 +86,7 @@ class SalvageReport:
 
     @property
     def damaged(self) -> bool:
-        return any(f.problem for f in self.files) or bool(self.lost())
+        return any(f.problem or f.skipped for f in self.files) or bool(self.lost())
 
     def lost(self) -> dict[str, int]:
         """Messages per topic that metadata.yaml lists but could not be read (empty without metadata.yaml)."""
@@ -87,6 +99,10 @@ class SalvageReport:
         total = sum(self.recovered.values())
         span = "" if self.first_ns is None else f" over {(self.last_ns - self.first_ns) / 1e9:.3f} s of log time"
         text = f"read {total} messages{span}"
+        skipped = [f for f in self.files if f.skipped]
+        if skipped:
+            text += (f"; skipped {sum(len(f.skipped) for f in skipped)} damaged region(s), "
+                     f"{sum(f.skipped_bytes for f in skipped):,} bytes")
         lost = self.lost()
         if lost:
             text += "; lost (listed in metadata.yaml, unreadable): " + ", ".join(
@@ -96,6 +112,8 @@ class SalvageReport:
         elif any(f.problem for f in self.files):
             text += ("; no metadata.yaml to count what was lost: whatever was recorded after the last readable "
                      "message is gone")
+        elif skipped:
+            text += "; no metadata.yaml to count the messages the damaged regions held"
         else:
             text += "; nothing lost"
         return text
@@ -107,9 +125,12 @@ class SalvageReport:
 
 # --------------------------------------------------------------------------------------------------- mcap
 class _McapFile:
-    """The complete records of one mcap file, up to the first incomplete or invalid one."""
+    """The complete records of one mcap file: up to the first incomplete one, past damaged chunks."""
 
     def __init__(self, path: Path):
+        import mmap
+
+        from mcap.exceptions import InvalidMagic
         from mcap.records import Chunk, Footer
         from mcap.stream_reader import StreamReader
 
@@ -121,43 +142,130 @@ class _McapFile:
         self.times: list[int] = []  # the earliest and latest log time of each good chunk
         self.loose: list[tuple[int, int, int]] = []  # (log time, record offset, channel) of unchunked messages
         schemas: dict[int, str] = {}
+        self._summary_channels(schemas)
         complete = False
+        size = self.damage.size
         with path.open("rb") as handle:
-            reader = StreamReader(handle, emit_chunks=True, validate_crcs=False)
             start = 8
-            try:
-                for record in reader.records:
-                    end = handle.tell()
-                    if isinstance(record, Chunk):  # whole (or an error); its schemas and channels taken in
-                        times = [r.log_time for r in _decode_chunk(record) if self._take(r, schemas)]
-                        if times:
-                            self.blocks.append((min(times), start))
-                            self.times += [min(times), max(times)]
-                    elif isinstance(record, Footer):
-                        complete = True
-                    elif self._take(record, schemas):
-                        self.loose.append((record.log_time, start, record.channel_id))
-                        self.times.append(record.log_time)
-                    self.damage.readable_bytes = start = end
-            except Exception as exc:  # the cut (or garbage): everything before it is kept
-                self.damage.problem = _mcap_problem(exc, start)
+            reader = StreamReader(handle, emit_chunks=True, validate_crcs=False, record_size_limit=size)
+            while True:
+                try:
+                    for record in reader.records:
+                        end = handle.tell()
+                        if isinstance(record, Chunk):  # whole (or an error); its schemas and channels taken in
+                            times = self._take_chunk(record, schemas)
+                            if times:
+                                self.blocks.append((min(times), start))
+                                self.times += [min(times), max(times)]
+                        elif isinstance(record, Footer):
+                            complete = True
+                        elif self._take(record, schemas):
+                            self.loose.append((record.log_time, start, record.channel_id))
+                            self.times.append(record.log_time)
+                        self.damage.readable_bytes = start = end
+                    break
+                except Exception as exc:  # damage: go on at the next whole chunk, if there is one
+                    problem = _mcap_problem(exc, start)
+                    if isinstance(exc, InvalidMagic) and start <= 8:
+                        self.damage.problem = problem
+                        break
+                    with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                        resume = self._next_chunk(data, start + 1)
+                    if resume is None:
+                        self.damage.problem = problem + ("" if end_of_data(exc) else "; no whole chunk after it")
+                        break
+                    self.damage.skipped.append((start, resume, problem))
+                    handle.seek(resume)
+                    start = resume
+                    reader = StreamReader(handle, emit_chunks=True, validate_crcs=False, skip_magic=True,
+                                          record_size_limit=size)
         if not complete and not self.damage.problem:
             self.damage.problem = f"the file ends at byte {self.damage.size:,} without the mcap footer"
         self.damage.messages = sum(self.counts.values())
         if not self.channels and not self.damage.messages:
             raise SalvageError(f"{path.name}: no readable mcap record ({self.damage.problem or 'empty'})")
 
-    def _take(self, record, schemas: dict[int, str]) -> bool:
-        """Take in a schema or channel; count a message (True)."""
-        from mcap.records import Channel, Message, Schema
+    def _summary_channels(self, schemas: dict[int, str]) -> None:
+        """The schemas and channels of the file's summary section, when it is intact (a file cut short has none):
+        messages after a damaged chunk that held their channel records stay readable."""
+        from mcap.reader import make_reader
+
+        try:
+            with self.path.open("rb") as handle:
+                summary = make_reader(handle).get_summary()
+        except Exception:  # noqa: BLE001 - no usable summary: the chunks' own records are all there is
+            return
+        if summary is None:
+            return
+        for schema in summary.schemas.values():
+            schemas[schema.id] = schema.name
+        for channel in summary.channels.values():
+            if channel.schema_id in schemas:
+                self.channels[channel.id] = (channel.topic, schemas[channel.schema_id])
+
+    def _take_chunk(self, chunk, schemas: dict[int, str]) -> list[int]:
+        """A chunk's records taken in whole or not at all (an error for a damaged one); its messages' log times."""
+        from mcap.records import Message
+
+        records = _decode_chunk(chunk)
+        channels = dict(self.channels)
+        known = dict(schemas)
+        for record in records:  # check everything before anything is taken
+            if isinstance(record, Message):
+                if record.channel_id not in channels:
+                    raise ValueError(f"a message of channel {record.channel_id}, which is not in the file")
+            else:
+                self._define(record, known, channels)
+        schemas.update(known)
+        self.channels.update(channels)
+        times = []
+        for record in records:
+            if isinstance(record, Message):
+                self.counts[record.channel_id] = self.counts.get(record.channel_id, 0) + 1
+                times.append(record.log_time)
+        return times
+
+    @staticmethod
+    def _next_chunk(data, offset: int) -> int | None:
+        """The offset of the next chunk record at or after ``offset`` that reads and decompresses whole."""
+        import struct
+
+        size = len(data)
+        while True:
+            offset = data.find(b"\x06", offset)
+            if offset < 0 or offset + 9 + 40 > size:
+                return None
+            length = int.from_bytes(data[offset + 1:offset + 9], "little")
+            body = offset + 9
+            if body + length <= size and length >= 40:
+                compression_length = struct.unpack_from("<I", data, body + 28)[0]
+                if compression_length <= 16:
+                    records_at = body + 32 + compression_length
+                    records_length = int.from_bytes(data[records_at:records_at + 8], "little")
+                    compression = bytes(data[body + 32:records_at])
+                    if records_at + 8 + records_length == body + length and compression in (b"", b"zstd", b"lz4"):
+                        if _whole_chunk(data, offset, length):
+                            return offset
+            offset += 1
+
+    @staticmethod
+    def _define(record, schemas: dict[int, str], channels: dict[int, tuple[str, str]]) -> None:
+        """Take in a schema or channel record (others are ignored)."""
+        from mcap.records import Channel, Schema
 
         if isinstance(record, Schema):
             schemas[record.id] = record.name
         elif isinstance(record, Channel):
             if record.schema_id not in schemas:
                 raise ValueError(f"channel {record.topic} refers to schema {record.schema_id}, not in the file")
-            self.channels[record.id] = (record.topic, schemas[record.schema_id])
-        elif isinstance(record, Message):
+            channels[record.id] = (record.topic, schemas[record.schema_id])
+
+    def _take(self, record, schemas: dict[int, str]) -> bool:
+        """Take in a schema or channel; count a message (True)."""
+        from mcap.records import Message
+
+        self._define(record, schemas, self.channels)
+        if isinstance(record, Message):
             if record.channel_id not in self.channels:
                 raise ValueError(f"a message of channel {record.channel_id}, which is not in the file")
             self.counts[record.channel_id] = self.counts.get(record.channel_id, 0) + 1
@@ -211,6 +319,28 @@ def _decode_chunk(chunk) -> list:
     if not chunk.compression and len(chunk.data) != chunk.uncompressed_size:
         raise ValueError(f"the chunk holds {len(chunk.data)} of its {chunk.uncompressed_size} bytes")
     return breakup_chunk(chunk, validate_crc=True)
+
+
+def _whole_chunk(data, offset: int, length: int) -> bool:
+    """Whether the chunk record at ``offset`` reads and decompresses to its declared size."""
+    import io
+
+    from mcap.stream_reader import StreamReader
+
+    try:
+        record = next(iter(StreamReader(io.BytesIO(data[offset:offset + 9 + length]), skip_magic=True,
+                                        emit_chunks=True).records))
+        _decode_chunk(record)
+        return True
+    except Exception:  # noqa: BLE001 - not a chunk after all
+        return False
+
+
+def end_of_data(exc: Exception) -> bool:
+    """Whether reading stopped because the file ends (cut short) rather than at damage."""
+    from mcap.exceptions import EndOfFile
+
+    return isinstance(exc, EndOfFile)
 
 
 def _mcap_problem(exc: Exception, offset: int) -> str:

@@ -31,15 +31,47 @@ def parse_args(argv):
     check_bag_args(parser, args)
     if args.output_bag.exists():
         parser.error(f"output {args.output_bag} already exists; remove it or choose another name")
+    return args
+
+
+def claim_output(args, warn):
+    """Before the model loads: the output's lock (one run per output), its folder's room, and no unfinished run
+    unless resuming. BagError naming the problem."""
+    from ..rosbag.io import BagError
+    from ..rosbag.output_lock import OutputLock, check_output_folder
     from ..rosbag.partial_output import partial_folder, unfinished_run
 
-    if partial_folder(args.output_bag).exists() and not args.resume:  # said before the model loads
-        parser.error(unfinished_run(args.output_bag))
-    return args
+    lock = OutputLock(args.output_bag).acquire()
+    try:
+        if lock.stale:
+            warn(f"took over the lock of a run that is no longer running ({lock.stale})")
+        if partial_folder(args.output_bag).exists() and not args.resume:
+            raise BagError(unfinished_run(args.output_bag))
+        check_output_folder(args.output_bag, args.input_bag, not args.no_copy_input, warn)
+    except BaseException:
+        lock.release()
+        raise
+    return lock
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from ..rosbag.io import BagError
+
+    warn = progress_log("depthmaster-bag")
+
+    try:
+        lock = claim_output(args, warn)
+    except BagError as exc:
+        print(f"depthmaster-bag: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return _run(args, warn, lock)
+    finally:
+        lock.release()
+
+
+def _run(args, warn, lock) -> int:
     from tqdm import tqdm
 
     from ..model.checkpoint import CheckpointError
@@ -48,8 +80,6 @@ def main(argv: list[str] | None = None) -> int:
     from ..rosbag.io import BagError
     from ..rosbag.topics import inspect_input
     from ..rosbag.run_state import NUMBER
-
-    warn = progress_log("depthmaster-bag")
 
     try:
         params = bag_params(args, warn)
@@ -63,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         backend = backend_from_parameters(params)
         run = BagRun(backend, params, args.input_bag, args.output_bag, topics, args.output_namespace, args.storage,
                      args.batch, not args.no_copy_input, split_frames=args.split_frames, salvage=args.salvage,
-                     log=warn)
+                     log=warn, lock=lock)
     except (BagError, CheckpointError, ValueError, OSError) as exc:
         print(f"depthmaster-bag: {exc}", file=sys.stderr)
         return 2

@@ -47,7 +47,8 @@ def add_model_options(parser: argparse.ArgumentParser, params_file: bool = False
 
 
 def add_processing_res(parser: argparse.ArgumentParser, default_text: str) -> None:
-    parser.add_argument("--processing-res", type=_non_negative_int, default=None, metavar="N",
+    parser.add_argument("--processing-res", type=_checked("processing_res", _non_negative_int), default=None,
+                        metavar="N",
                         help=f"{spec('processing_res').description} (default: {default_text})")
 
 
@@ -119,6 +120,18 @@ def _non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
     return value
+
+
+def _checked(name: str, convert):
+    """An argparse type: ``convert`` then the parameter's own check (its range and rule), as the node has it."""
+    def check(text: str):
+        value = convert(text)
+        reason = spec(name).check(value, "--" + name.replace("_", "-"))
+        if reason:
+            raise argparse.ArgumentTypeError(reason)
+        return value
+
+    return check
 
 
 def _existing_file(text: str):

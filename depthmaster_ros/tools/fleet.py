@@ -111,11 +111,15 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, ValueError, OSError) as exc:
         print(f"depthmaster-fleet: {exc}", file=sys.stderr)
         return 2
-    presses, cluster, run = [], None, None
+    presses, stopping, cluster, run = [], [], None, None
 
     def request_stop(signum, _frame):
         presses.append(signum)
+        if stopping:  # Ray and its workers are being ended: an interrupt there would leave workers behind
+            say(f"{signal.Signals(signum).name}: ending Ray and its workers first (a few seconds)")
+            return
         if len(presses) > 1 or run is None:
+            stopping.append(True)
             raise KeyboardInterrupt
         run.stop_requested = True
         say(f"{signal.Signals(signum).name}: every bag stops at its next batch and saves its progress (again: at "
@@ -137,10 +141,11 @@ def main(argv: list[str] | None = None) -> int:
               "continue)", file=sys.stderr)
         return 130
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        stopping.append(True)  # from here a press interrupts nothing (see request_stop)
         if cluster is not None:
             cluster.shutdown()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     csv_path, json_path = summary.write(args.output)
     totals = summary.totals()
     fps = f"{totals['fps']:.2f}" if totals["fps"] is not None else "-"

@@ -142,14 +142,14 @@ def test_a_large_frame_with_its_camera_info_after_it_gets_metric_outputs(node, c
 
 @pytest.fixture(scope="module")
 def forgiving(ros, tiny_checkpoint, tmp_path_factory):
-    """A node started the way ROS users type: an integer for a double on the command line and in YAML, a double
-    for an integer, a list of the wrong length, a NaN, a misspelled name."""
+    """A node started the way ROS users type: an integer for a double on the command line and in YAML, a replaced
+    name, a misspelled name. (Values that cannot be used, a double for an integer, a list of the wrong length, a
+    NaN, fail configure: test_hostile_start.py.)"""
     folder = tmp_path_factory.mktemp("forgiving")
     params = folder / "params.yaml"
-    params.write_text("/**:\n  ros__parameters:\n    camera_height: 1\n    scale_mod: fixed\n    shift: .nan\n"
-                      "    compile: false\n")
+    params.write_text("/**:\n  ros__parameters:\n    camera_height: 1\n    scale_mod: fixed\n    compile: false\n")
     process = NodeProcess("/forgiving", folder / "node.log", params_file=params, checkpoint=tiny_checkpoint,
-                          scale=2, processing_res="512.0", lidar_to_camera="[1,2,3]")
+                          scale=2, processing_res=64)
     yield process
     if process.alive():
         process.stop()
@@ -160,12 +160,9 @@ def test_parameters_as_ros_users_type_them(forgiving):
     try:
         assert client.get_node_parameter("scale") == 2.0 and isinstance(client.get_node_parameter("scale"), float)
         assert client.get_node_parameter("camera_height") == 1.0
-        assert client.get_node_parameter("processing_res") == 768  # refused: the default stays
         assert "parameter 'compile' was replaced by 'backend'" in forgiving.log()
         problems = diagnostics_when(client, lambda d: "parameter_problems" in d)["parameter_problems"]
-        for reason in ("processing_res must be an integer, got float 512.0; write 512",
-                       "lidar_to_camera must have 7 values, got 3", "shift must be a finite number, got nan",
-                       "unknown parameter 'scale_mod' ignored (did you mean scale_mode?)"):
+        for reason in ("unknown parameter 'scale_mod' ignored (did you mean scale_mode?)",):
             assert reason in problems and reason in forgiving.log()
         assert client.set_node_parameters(scale=3, camera_height=2) == [(True, ""), (True, "")]  # ints, live
         assert client.get_node_parameter("camera_height") == 2.0

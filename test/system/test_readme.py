@@ -44,6 +44,8 @@ EXPECTED_BLOCKS = {
     "temporal-synthetic": "docs/temporal.md",
     "temporal-scannet": "docs/temporal.md",
     "diagnostics": "docs/troubleshooting.md",
+    "broken.yaml": "docs/troubleshooting.md",
+    "params-check": "docs/troubleshooting.md",
     "ctl": "docs/tools.md",
     "view-layout": "docs/tools.md",
     "regenerate": "docs/development.md",
@@ -247,6 +249,13 @@ def test_the_papers_evaluation(sandbox):
     summary = json.loads((root / "results" / "nyu" / "summary.json").read_text())
     assert summary, output
     assert any((Path(env["HOME"]) / "data" / "eval_pred" / "nyu").rglob("*")), "no predictions saved"
+
+
+def test_a_params_file_the_node_cannot_read(sandbox):
+    output = run(sandbox, "params-check", timeout=120)
+    assert output.splitlines() == [
+        "depthmaster-node: broken.yaml line 4: lidar_to_camera mixes decimal and integer values in one list; a ROS "
+        "parameter list holds one type (write every number with a decimal point, e.g. 0.0 for 0)", "exit code 2"]
 
 
 def test_the_temporal_evaluation_on_generated_and_scannet_layout_sequences(sandbox):

@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "depthmaster_ros"
 
 # docs/architecture.md's layers, bottom first: a unit imports only units of lower layers (and itself).
 LAYERS = [
-    ["parameter_spec", "plugins"],
+    ["parameter_spec", "params_file", "plugins"],
     ["geometry", "model"],
     ["colormap", "scale"],
     ["engine"],

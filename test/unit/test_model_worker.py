@@ -86,9 +86,9 @@ def test_failures_come_back_as_picklable_exceptions_per_job(fake, threads):
     good = np.full((4, 6, 3), 7, np.uint8)
     fake.register(good, np.full((4, 6), 0.25, np.float32))
     unknown = np.full((4, 6, 3), 9, np.uint8)  # not registered: the double raises KeyError
-    big = np.zeros((64, 64, 3), np.uint8)
+    big = np.zeros((128, 128, 3), np.uint8)  # over the smallest max_image_pixels the table accepts (4096)
     results = worker.infer([model_job(job(good)), model_job(job(unknown)),
-                            model_job(job(big, max_image_pixels=1000))])
+                            model_job(job(big, max_image_pixels=4096))])
     assert np.array_equal(results[0], np.full((4, 6), 0.25, np.float32))
     assert isinstance(results[1], KeyError)
     assert isinstance(results[2], ValueError) and "max_image_pixels" in str(results[2])

@@ -91,3 +91,17 @@ def test_per_camera_values_from_a_params_file(tmp_path):
     path.write_text("/**:\n  ros__parameters:\n    cameras: [front]\n    front:\n      max_range: 5.0\n")
     with pytest.raises(ValueError, match="unknown parameter 'front.max_range'"):  # not a per-camera parameter
         load_params_file(path)
+
+
+def test_a_choice_that_yaml_reads_as_a_boolean_is_taken_back(tmp_path):
+    """`-p temporal_mode:=off` and `temporal_mode: off` in a params file arrive as false (YAML 1.1): the one choice
+    spelled that way is meant; a boolean where no choice fits stays an error."""
+    from depthmaster_ros.parameters import check_values, load_params_file, normalize
+
+    assert normalize("temporal_mode", False) == "off"
+    assert check_values({"temporal_mode": False}) == []
+    params = tmp_path / "p.yaml"
+    params.write_text("depthmaster:\n  ros__parameters:\n    temporal_mode: off\n")
+    assert load_params_file(params)["temporal_mode"] == "off"
+    assert normalize("temporal_mode", True) is True  # no choice is spelled on/yes/true
+    assert any("scale_mode must be a string, got bool False" in p for p in check_values({"scale_mode": False}))

@@ -11,9 +11,11 @@ class FixedScale(ScaleSource):
     name = "fixed"
     description = "fixed (scale and shift, e.g. from depthmaster-calibrate)"
     parameters = (
-        ParameterSpec("scale", 1.0, "Fixed mode: s in sqrt-disparity space, depth = 1 / max((s*p + t)^2, eps).",
-                      min_value=0.0, per_camera=True),
-        ParameterSpec("shift", 0.0, "Fixed mode: t in sqrt-disparity space (1/sqrt(m)).", per_camera=True),
+        ParameterSpec("scale", 1.0, "Fixed mode: s in sqrt-disparity space, depth = 1 / max((s*p + t)^2, eps). "
+                      "Calibrations give 0.1-10; 100 already puts the nearest pixel at 0.1 mm.", min_value=0.0,
+                      max_value=100.0, per_camera=True),
+        ParameterSpec("shift", 0.0, "Fixed mode: t in sqrt-disparity space (1/sqrt(m)).", min_value=-100.0,
+                      max_value=100.0, per_camera=True),
     )
 
     def known_scale(self, config) -> ScaleFit:

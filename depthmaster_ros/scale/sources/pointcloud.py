@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...geometry.projection import project_points, sample_bilinear, transform_points
-from ...parameter_spec import ParameterSpec, extrinsic_rule
+from ...parameter_spec import EXTRINSIC_NOTE, ParameterSpec, extrinsic_rule
 from ..source import MeasurementInput, ScaleSource
 
 
@@ -23,7 +23,8 @@ class PointCloudScale(ScaleSource):
         ParameterSpec("lidar_to_camera", [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0], "pointcloud mode: [x, y, z, qx, qy, "
                       "qz, qw] from the LiDAR frame to the camera optical frame (X_cam = R X_lidar + t). Where TF is "
                       "used (extrinsics_source), the fallback.",
-                      per_camera=True, rule=extrinsic_rule),
+                      per_camera=True, rule=extrinsic_rule,
+                      note=EXTRINSIC_NOTE),
     )
     inputs = (MeasurementInput("lidar_points", "points", "LiDAR scan", shared=True, option="--lidar-topic",
                                extrinsic="lidar_to_camera"),)

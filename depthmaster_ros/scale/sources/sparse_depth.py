@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...geometry.projection import IDENTITY_EXTRINSIC, depth_image_points, transform_points
-from ...parameter_spec import ParameterSpec, extrinsic_rule
+from ...parameter_spec import EXTRINSIC_NOTE, ParameterSpec, extrinsic_rule
 from ..source import MeasurementInput, ScaleSource
 from .pointcloud import pairs_from_points
 
@@ -41,7 +41,8 @@ class SparseDepth(ScaleSource):
         ParameterSpec("sparse_depth_to_camera", [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0], "sparse_depth mode: "
                       "[x, y, z, qx, qy, qz, qw] from the sparse depth optical frame to the camera optical frame "
                       "(identity: already registered to the colour image). Where TF is used (extrinsics_source), "
-                      "the fallback.", per_camera=True, rule=extrinsic_rule),
+                      "the fallback.", per_camera=True, rule=extrinsic_rule,
+                      note=EXTRINSIC_NOTE),
     )
     inputs = (
         MeasurementInput("sparse_depth", "depth_image", "sparse depth image", published_with_image=True,
