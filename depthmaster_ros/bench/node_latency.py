@@ -208,6 +208,7 @@ def node_latency(args) -> dict:
         offset = time.time_ns() - time.monotonic_ns()  # system clock - CLOCK_MONOTONIC, for MessageInfo times
         sent = []  # per frame: stamp, its CLOCK_MONOTONIC, per camera when its publish call started
         window = (0.0, 0.0, 0.0)
+        first = time.monotonic()
         for index in range(count):
             if index == args.warmup:
                 window = (time.monotonic(), _cpu_seconds(node.pid), sum(os.times()[:2]))
@@ -219,8 +220,8 @@ def node_latency(args) -> dict:
                 client.publish_frame(rgb, camera, stamp)
             sent.append((stamp, stamp_mono, published))
             _forget_payloads(clients)
-            if args.rate:
-                clients[0].spin_until(lambda: False, max(0.0, stamp_mono / 1e9 + 1.0 / args.rate - time.monotonic()))
+            if args.rate:  # on a fixed schedule: a late frame does not delay the ones after it
+                clients[0].spin_until(lambda: False, max(0.0, first + (index + 1) / args.rate - time.monotonic()))
                 continue
 
             def served():
@@ -333,6 +334,7 @@ def node_summary(frames, lost, names, topics, reference, args, elapsed, node_cpu
               "p50_ms": p(end_to_end, 50), "p95_ms": p(end_to_end, 95), "stages": stages, "per_output": outputs,
               "inference_thread_busy_p50_ms": p(busy, 50), "per_frame": frames,
               "served_frames_per_s": len(frames) / elapsed if elapsed > 0 else None,
+              "published_hz": args.iterations / elapsed if args.rate and elapsed > 0 else None,
               "node_cpu_cores": node_cpu, "client_cpu_cores": client_cpu}
     if reference is not None:
         result["engine"] = reference

@@ -100,7 +100,8 @@ def print_node_result(result: dict) -> None:
     from ..bench.node_latency import NODE_STAGES, OUTPUT_TIMES
 
     cameras, topics = result["cameras"], ", ".join(result["outputs"])
-    mode = f"published at {result['rate_hz']:g} Hz" if result["rate_hz"] else "one at a time, 10 Hz"
+    mode = (f"published at {result['rate_hz']:g} Hz ({result['published_hz']:.1f} achieved)" if result["rate_hz"]
+            else "one at a time, 10 Hz")
     print(f"depthmaster-bench --node: {result['size']}, {cameras} camera(s), outputs {topics}; {result['frames']} "
           f"frames served ({result['lost']} {'not served' if result['rate_hz'] else 'lost'}), {mode}; receiving "
           f"executor: {result['client_executor']}\n  middleware of both processes: {result['middleware']}\n  this "
