@@ -33,6 +33,7 @@ setup(
             "depthmaster-infer = depthmaster_ros.tools.infer:main",
             "depthmaster-demo = depthmaster_ros.tools.demo:main",
             "depthmaster-bench = depthmaster_ros.tools.bench:main",
+            "depthmaster-export = depthmaster_ros.tools.export:main",
             "depthmaster-calibrate = depthmaster_ros.tools.calibrate:main",
             "depthmaster-bag = depthmaster_ros.tools.bag:main",
             "depthmaster-fleet = depthmaster_ros.tools.fleet:main",

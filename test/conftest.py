@@ -44,3 +44,13 @@ def ros():
     rclpy.init()
     yield
     rclpy.try_shutdown()
+
+
+@pytest.fixture(scope="session")
+def onnx_backend(tiny_checkpoint, tmp_path_factory):
+    """The onnxruntime backend of the tiny checkpoint on the CPU (fp32), its exports in a session folder."""
+    from depthmaster_ros.model.backends import ModelConfig, create_backend
+
+    cache = tmp_path_factory.mktemp("onnx_cache")
+    return create_backend(ModelConfig(checkpoint=str(tiny_checkpoint), device="cpu", dtype="fp32",
+                                      backend="onnxruntime", options={"onnx_cache": str(cache)}))

@@ -61,8 +61,15 @@ def make_backend(args, dtype=None, fast=True):
         values["backend"] = "eager"
     if not (args.random_full or args.random_tiny):
         return backend_from_parameters(values)
-    pipe = random_pipeline("full" if args.random_full else "tiny", device=values["device"], dtype=values["dtype"])
+    preset = "full" if args.random_full else "tiny"
     backend = values["backend"]
+    if backend == "onnxruntime":  # exported from the pipeline in memory, into the ONNX cache (seed 0: same weights)
+        from ..model.backends import ModelConfig
+        from ..model.onnx_backend import OnnxRuntimeBackend
+
+        return OnnxRuntimeBackend(ModelConfig.from_parameters(values), cache_key=f"random-{preset}-seed0",
+                                  pipeline=lambda precision: random_pipeline(preset, device="cpu", dtype=precision))
+    pipe = random_pipeline(preset, device=values["device"], dtype=values["dtype"])
     if backend not in ("eager", "compile", "cuda_graphs"):
         raise ValueError(f"--random-* builds the model in memory; backend {backend!r} needs --checkpoint")
     pipe.accelerate(compile=backend != "eager", cuda_graphs=backend == "cuda_graphs")
@@ -86,7 +93,13 @@ def fast_error(args, backend, sizes) -> dict | None:
 
     if backend.dtype == torch.float32 and backend.name == "eager":
         return None
-    reference = make_backend(args, dtype="fp32", fast=False)
+    source = getattr(backend, "source_pipeline", None)  # the onnxruntime backend's random model, in PyTorch
+    if source is not None and source.dtype == torch.float32:
+        from ..model.backends import PipelineBackend
+
+        reference = PipelineBackend(source)
+    else:
+        reference = make_backend(args, dtype="fp32", fast=False)
     errors = {}
     for size in sizes:
         image = test_image(args, size)
@@ -108,10 +121,17 @@ def bench_size(backend, size, args) -> dict:
     from ..geometry.intrinsics import CameraIntrinsics
     from ..geometry.pointcloud import depth_to_points
     from ..model.flops import stage_flops
+    from ..model.pipeline import to_input_size
     from ..model.resize import processing_size
     from ..samples.sample_scene import PinholeCamera
 
-    pipe = backend.pipeline  # the stages, timed one by one
+    pipe = getattr(backend, "pipeline", None)  # the stages, timed one by one
+    if pipe is not None:
+        model_stages = [("encode", pipe.encode), ("unet", pipe.predict_latent), ("decode", pipe.decode)]
+    else:  # the onnxruntime backend: the model is one session
+        model_stages = [(backend.name, backend.model_pass)]
+    batch_stages = ("preprocess", *(name for name, _ in model_stages))
+    device = backend.device
     height, width = size
     pinhole = PinholeCamera.with_size(width, height)
     rgb = test_image(args, size)
@@ -121,23 +141,23 @@ def bench_size(backend, size, args) -> dict:
     job = FrameJob("", 0, rgb, config, camera=camera, outputs={"relative", "colored", "depth"})
     build = message_builder()
     batch = torch.from_numpy(np.stack([rgb] * args.batch)).permute(0, 3, 1, 2).contiguous(
-        memory_format=pipe.memory_format)
-    if pipe.device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(pipe.device)
+        memory_format=pipe.memory_format if pipe is not None else torch.contiguous_format)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
 
-    timer = StageTimer(pipe.device)
+    timer = StageTimer(device)
     for iteration in range(args.warmup + args.iterations):
         if iteration == args.warmup:
             timer.times.clear()
         with torch.inference_mode():
-            x = timer("preprocess", pipe.preprocess, batch, args.processing_res)
-            latent = timer("encode", pipe.encode, x)
-            latent = timer("unet", pipe.predict_latent, latent)
-            prediction = timer("decode", pipe.decode, latent)
-            relatives = timer("postprocess", pipe.to_input_size, prediction, (height, width))
+            x = timer("preprocess", backend.preprocess if pipe is None else pipe.preprocess, batch,
+                      args.processing_res)
+            for name, stage in model_stages:
+                x = timer(name, stage, x)
+            relatives = timer("postprocess", to_input_size, x, (height, width))
         for relative in relatives:  # per-frame work, timed per frame and added up per batch below
             products = timer("postprocess", engine.finish, job, relative)
-            depth = torch.as_tensor(products.depth, device=pipe.device)
+            depth = torch.as_tensor(products.depth, device=device)
             products.points = timer("cloud", depth_to_points, depth, products.camera, 1, rgb)
             if build is not None:
                 timer("message build", build, products)
@@ -145,21 +165,23 @@ def bench_size(backend, size, args) -> dict:
     per_frame = {}
     for name, values in timer.times.items():
         values = np.array(values) * 1000.0
-        if name in ("preprocess", "encode", "unet", "decode"):
+        if name in batch_stages:
             values = values / args.batch  # batch stages: time per frame
         elif name == "postprocess":  # one batch-level resize + one call per frame, each iteration
             values = values.reshape(args.iterations, 1 + args.batch).sum(axis=1) / args.batch
         per_frame[name] = {"p50_ms": float(np.percentile(values, 50)), "p95_ms": float(np.percentile(values, 95))}
     total = sum(stage["p50_ms"] for stage in per_frame.values())
-    model_ms = sum(per_frame[s]["p50_ms"] for s in ("encode", "unet", "decode"))
+    model_ms = sum(per_frame[name]["p50_ms"] for name, _ in model_stages)
     proc_h, proc_w = processing_size(height, width, args.processing_res)
-    flops = stage_flops(dict(pipe.unet.config), dict(pipe.vae.config), 1, proc_h, proc_w)
     result = {"size": f"{width}x{height}", "processing_size": f"{proc_w}x{proc_h}", "batch": args.batch,
               "stages": per_frame, "total_p50_ms": total, "frames_per_s": 1000.0 / total,
-              "model_p50_ms": model_ms, "batch_latency_ms": model_ms * args.batch,
-              "tflop_per_frame": sum(flops.values()) / 1e12,
-              "stage_tflop": {k: v / 1e12 for k, v in flops.items()},
-              "achieved_tflops": sum(flops.values()) / 1e12 / (model_ms / 1000.0)}
-    if pipe.device.type == "cuda":
-        result["peak_gpu_memory_mb"] = torch.cuda.max_memory_allocated(pipe.device) / 2**20
+              "model_p50_ms": model_ms, "batch_latency_ms": model_ms * args.batch}
+    source = pipe if pipe is not None else getattr(backend, "source_pipeline", None)
+    if source is not None:  # the architecture is known: FLOPs
+        flops = stage_flops(dict(source.unet.config), dict(source.vae.config), 1, proc_h, proc_w)
+        result.update({"tflop_per_frame": sum(flops.values()) / 1e12,
+                       "stage_tflop": {k: v / 1e12 for k, v in flops.items()},
+                       "achieved_tflops": sum(flops.values()) / 1e12 / (model_ms / 1000.0)})
+    if device.type == "cuda":
+        result["peak_gpu_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
     return result

@@ -6,14 +6,15 @@ A backend turns a batch of same-size RGB frames into relative maps on its device
     maps = backend.infer([rgb0, rgb1], processing_res=768)   # [H x W] float32 tensors in [0, 1]
 
 Built in: ``eager`` (PyTorch as is), ``compile`` (``torch.compile`` with static shapes) and ``cuda_graphs``
-(compiled, replaying CUDA graphs; GPU only), all over :class:`~depthmaster_ros.model.pipeline.DepthMasterPipeline`.
-The node, every command-line tool, the benchmark and the tests create their backend here from one
+(compiled, replaying CUDA graphs; GPU only), all over :class:`~depthmaster_ros.model.pipeline.DepthMasterPipeline`,
+and ``onnxruntime`` (the model exported to ONNX, run by ONNX Runtime's TensorRT, CUDA or CPU provider;
+:mod:`.onnx_backend`, which declares its own parameters). The node, every command-line tool, the benchmark and the tests create their backend here from one
 :class:`ModelConfig` (the node's parameters); another runtime (TensorRT, ONNX, a test double) is a factory given to
 :func:`register_backend` with the parameters it declares (``ParameterSpec``s: they join the parameter table, so the
 node declares them, ``config/depthmaster.yaml`` documents them and every tool takes them as options; the factory
 reads their values in ``config.options``), selectable by name everywhere (``backend`` parameter, ``--backend``
 option). Another package publishes one as an entry point (``depthmaster_ros.backends``, see ``plugins.py``).
-Importing this module does not import torch.
+Importing this module imports neither torch nor onnxruntime.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from ..parameter_spec import ParameterSpec
+from . import onnx_backend  # its parameters and factory; it imports onnxruntime (and torch) only when it runs
 from .checkpoint_layout import DEFAULT_REPO_ID
 
 
@@ -227,6 +229,7 @@ for _name, _compile, _graphs, _description in (
                                  "compiles for minutes unless warmup_size is set; kernels are cached across restarts)"),
         ("cuda_graphs", True, True, "cuda_graphs (compile + CUDA graph replay; GPU only)")):
     register_backend(_name, _pipeline_backend(_name, _compile, _graphs), description=_description)
+register_backend(onnx_backend.NAME, onnx_backend.create, onnx_backend.PARAMETERS, onnx_backend.DESCRIPTION)
 BUILTIN_BACKENDS = tuple(_backends)
 
 

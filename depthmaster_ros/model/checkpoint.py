@@ -93,6 +93,17 @@ def missing_files(root: Path, need_text_encoder: bool) -> list[str]:
     return missing
 
 
+def default_processing_resolution(root: Path, fallback: int) -> int:
+    """The checkpoint's ``default_processing_resolution`` (``model_index.json``), or ``fallback`` without one."""
+    index = root / "model_index.json"
+    if not index.is_file():
+        return fallback
+    try:
+        return int(json.loads(index.read_text()).get("default_processing_resolution", fallback))
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"cannot read {index}: {exc}") from exc
+
+
 def read_state_dict(files: list[Path]) -> dict[str, torch.Tensor]:
     """All tensors of the given ``.safetensors`` / ``.bin`` files, on the CPU."""
     state: dict[str, torch.Tensor] = {}

@@ -15,7 +15,6 @@ scale and shift from elsewhere: ``depth = 1 / max((s * p + t)^2, eps)``.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Sequence
 
@@ -26,6 +25,7 @@ from diffusers import AutoencoderKL, UNet2DConditionModel
 from .checkpoint import (
     DEFAULT_REPO_ID,
     CheckpointError,
+    default_processing_resolution,
     load_diffusers_component,
     missing_files,
     resolve_checkpoint,
@@ -116,14 +116,7 @@ class DepthMasterPipeline:
             raise CheckpointError(
                 f"checkpoint {root} is incomplete; missing: {', '.join(missing)}. {HOW_TO_GET_WEIGHTS}"
             )
-        processing_res = DEFAULT_PROCESSING_RESOLUTION
-        index = root / "model_index.json"
-        if index.is_file():
-            try:
-                processing_res = int(json.loads(index.read_text()).get("default_processing_resolution", processing_res))
-            except (ValueError, TypeError) as exc:
-                raise CheckpointError(f"cannot read {index}: {exc}") from exc
-
+        processing_res = default_processing_resolution(root, DEFAULT_PROCESSING_RESOLUTION)
         unet = load_diffusers_component(UNet2DConditionModel, root / "unet", extend=attach_fourier_enhancement)
         vae = load_diffusers_component(AutoencoderKL, root / "vae")
         embedding, embedding_source = load_empty_text_embedding(root)
@@ -175,10 +168,11 @@ class DepthMasterPipeline:
     # ------------------------------------------------------------------ stages (tensors on self.device)
     def preprocess(self, rgb: torch.Tensor, processing_res: int | None = None) -> torch.Tensor:
         """uint8-valued ``[B, 3, H, W]`` -> resized, normalised ``[B, 3, h, w]`` in [-1, 1], pipeline dtype."""
-        res = self.default_processing_resolution if processing_res is None else int(processing_res)
-        size = processing_size(rgb.shape[-2], rgb.shape[-1], res)
-        rgb = resize_uint8_values(rgb.to(self.device), size)
-        return (rgb / 255.0 * 2.0 - 1.0).to(self.dtype)
+        return normalise(rgb, self.resolution(processing_res), self.device, self.dtype)
+
+    def resolution(self, processing_res: int | None) -> int:
+        """The processing resolution a call runs at (``None``: the checkpoint's default)."""
+        return self.default_processing_resolution if processing_res is None else int(processing_res)
 
     def encode(self, rgb_norm: torch.Tensor) -> torch.Tensor:
         """VAE posterior mean of the image, scaled by 0.18215."""
@@ -205,19 +199,21 @@ class DepthMasterPipeline:
         """Prediction latent -> ``[B, 1, 8h, 8w]`` normalised sqrt-disparity in [0, 1] (float32)."""
         return (self.decode_mean(latent).float().clamp(-1.0, 1.0) + 1.0) / 2.0
 
+    def model_pass(self, rgb_norm: torch.Tensor) -> torch.Tensor:
+        """Normalised ``[B, 3, h, w]`` at the processing size -> ``[B, 1, h, w]`` in [0, 1]: encode, U-Net, decode
+        (what ``depthmaster-export`` writes to ONNX)."""
+        return self.decode(self.predict_latent(self.encode(rgb_norm)))
+
     def to_input_size(self, prediction: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """``[B, 1, h, w]`` decoded prediction -> float32 ``[B, H, W]`` in [0, 1] at the input size."""
-        return resize_bilinear(prediction, tuple(size))[:, 0].clamp(0.0, 1.0)
+        return to_input_size(prediction, size)
 
     @torch.inference_mode()
     def predict(self, rgb: torch.Tensor, processing_res: int | None = None) -> torch.Tensor:
         """Batch inference on uint8-valued ``[B, 3, H, W]`` tensors (any memory layout: the pipeline sets its own,
         so every caller gets the same result for the same image): float32 ``[B, H, W]`` in [0, 1]."""
-        if rgb.ndim != 4 or rgb.shape[1] != 3:
-            raise ValueError(f"expected an RGB batch of shape [B, 3, H, W], got {tuple(rgb.shape)}")
-        rgb = rgb.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
-        prediction = self.decode(self.predict_latent(self.encode(self.preprocess(rgb, processing_res))))
-        return self.to_input_size(prediction, rgb.shape[-2:])
+        return run_frames(rgb, self.resolution(processing_res), self.model_pass, self.device, self.dtype,
+                          self.memory_format)
 
     # ------------------------------------------------------------------ numpy API
     def __call__(
@@ -248,6 +244,29 @@ class DepthMasterPipeline:
                 for i, result in zip(chunk, prediction):
                     results[i] = result
         return results[0] if single else results
+
+
+def normalise(rgb: torch.Tensor, processing_res: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """uint8-valued ``[B, 3, H, W]`` -> resized to the processing size, normalised to [-1, 1], in ``dtype``."""
+    size = processing_size(rgb.shape[-2], rgb.shape[-1], processing_res)
+    rgb = resize_uint8_values(rgb.to(device), size)
+    return (rgb / 255.0 * 2.0 - 1.0).to(dtype)
+
+
+def to_input_size(prediction: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``[B, 1, h, w]`` decoded prediction -> float32 ``[B, H, W]`` in [0, 1] at the input size."""
+    return resize_bilinear(prediction, tuple(size))[:, 0].clamp(0.0, 1.0)
+
+
+def run_frames(rgb: torch.Tensor, processing_res: int, model_pass, device: torch.device, dtype: torch.dtype,
+               memory_format=torch.contiguous_format) -> torch.Tensor:
+    """The one way a batch goes through a model, whatever runs it (the pipeline's modules, an ONNX Runtime session):
+    uint8-valued ``[B, 3, H, W]`` -> the layout ``memory_format`` on ``device`` -> :func:`normalise` ->
+    ``model_pass`` (normalised ``[B, 3, h, w]`` -> ``[B, 1, h, w]`` in [0, 1]) -> :func:`to_input_size`."""
+    if rgb.ndim != 4 or rgb.shape[1] != 3:
+        raise ValueError(f"expected an RGB batch of shape [B, 3, H, W], got {tuple(rgb.shape)}")
+    rgb = rgb.to(device, non_blocking=True).contiguous(memory_format=memory_format)
+    return to_input_size(model_pass(normalise(rgb, processing_res, device, dtype)), rgb.shape[-2:])
 
 
 def as_rgb_uint8(image, index: int = 0) -> np.ndarray:

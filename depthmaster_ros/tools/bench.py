@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.temporal:
         return temporal(args, backend)
-    if not hasattr(backend, "pipeline"):
+    if not hasattr(backend, "pipeline") and not hasattr(backend, "model_pass"):
         print(f"depthmaster-bench: backend {backend.name!r} has no stages to time; use --node", file=sys.stderr)
         return 2
     device_name = str(backend.device)
@@ -207,9 +207,10 @@ def main(argv: list[str] | None = None) -> int:
         for name, stage in result["stages"].items():
             print(f"  {name:<16}{stage['p50_ms']:>10.2f}{stage['p95_ms']:>10.2f}")
         print(f"  {'total (p50)':<16}{result['total_p50_ms']:>10.2f}   -> {result['frames_per_s']:.2f} frames/s")
+        flops = (f"; {result['tflop_per_frame']:.3f} TFLOP per frame -> {result['achieved_tflops']:.2f} TFLOP/s "
+                 "achieved") if "tflop_per_frame" in result else ""
         print(f"  model {result['model_p50_ms']:.2f} ms per frame ({result['batch_latency_ms']:.2f} ms per batch of "
-              f"{args.batch}); {result['tflop_per_frame']:.3f} TFLOP per frame -> "
-              f"{result['achieved_tflops']:.2f} TFLOP/s achieved")
+              f"{args.batch}){flops}")
         if "peak_gpu_memory_mb" in result:
             print(f"  peak GPU memory {result['peak_gpu_memory_mb']:.0f} MiB")
         if "max_abs_error_vs_fp32" in result:

@@ -21,15 +21,17 @@ def _help(name: str) -> str:
     return f"{item.description} (default: {default!s}; the params file's with --params)".replace("%", "%%")
 
 
-def add_model_options(parser: argparse.ArgumentParser, params_file: bool = False) -> None:
-    """--checkpoint, --allow-download, --device, --dtype, --backend and --threads, as the node's parameters (and
-    --params, the node's params file, when ``params_file``: these options override its values)."""
+def add_model_options(parser: argparse.ArgumentParser, params_file: bool = False,
+                      names: tuple[str, ...] = MODEL_OPTIONS) -> None:
+    """--checkpoint, --allow-download, --device, --dtype, --backend (those of ``names``) and --threads, as the
+    node's parameters (and --params, the node's params file, when ``params_file``: these options override its
+    values)."""
     group = parser.add_argument_group("model (the node's parameters of the same names)")
     if params_file:
         group.add_argument("--params", type=_existing_file, metavar="FILE",
                            help="the node's parameters YAML (config/depthmaster.yaml format); its values are used, "
                                 "the options below override them")
-    for name in MODEL_OPTIONS:
+    for name in names:
         item = spec(name)
         flag = "--" + name.replace("_", "-")
         if item.type is bool:
@@ -38,7 +40,7 @@ def add_model_options(parser: argparse.ArgumentParser, params_file: bool = False
             group.add_argument(flag, default=None, choices=item.allowed, help=_help(name))
     group.add_argument("--threads", type=_non_negative_int, default=None, metavar="N",
                        help=spec("cpu_threads").description.replace("%", "%%") + " (the node's cpu_threads)")
-    for name in backend_names():  # each backend's own parameters, plug-ins' included
+    for name in backend_names() if "backend" in names else ():  # each backend's own parameters, plug-ins' included
         specs = [item for item in backend_parameters(name) if spec(item.name) is item]
         if specs:
             options = parser.add_argument_group(f"backend {name} (the node's parameters of the same names)")

@@ -7,7 +7,7 @@ import pytest
 
 
 TOOLS = ["infer", "calibrate", "eval", "bag", "bench", "demo", "play", "record", "train", "fleet", "fleet_bench",
-         "make_figure", "ctl", "view"]
+         "make_figure", "ctl", "view", "export"]
 
 
 @pytest.mark.parametrize("tool", TOOLS)

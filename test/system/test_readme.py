@@ -49,6 +49,7 @@ EXPECTED_BLOCKS = {
     "ctl": "docs/tools.md",
     "view-layout": "docs/tools.md",
     "regenerate": "docs/development.md",
+    "onnx-export": "docs/jetson-tensorrt.md",
 }
 HF_SHIM = textwrap.dedent('''\
     #!{python}
@@ -291,3 +292,11 @@ def test_regenerating_the_generated_files(sandbox):
     kept = np.asarray(Image.open(REPO / "docs" / "images" / "sample_scene.png").convert("RGB"), np.float64)
     assert made.shape == kept.shape == (576, 1920, 3), (made.shape, kept.shape)
     assert np.abs(made - kept).mean() < 2.0, "docs/images/sample_scene.png is stale: regenerate it" + output
+
+
+def test_onnx_export(sandbox):
+    output = run(sandbox, "onnx-export")
+    assert "640x480 images at processing_res 768: model at 768x576 (WxH), fp32, dynamic batch" in output
+    assert "check: ONNX Runtime (CPU) vs PyTorch eager on the same fp32 input" in output
+    home = Path(sandbox[1]["HOME"])
+    assert (home / "models" / "depthmaster_768x576_fp32.onnx").is_file()

@@ -1,11 +1,14 @@
-"""FourierEnhancement against an independent re-statement (numpy FFT in float64, hand-written GroupNorm/SiLU)."""
+"""FourierEnhancement against an independent re-statement (numpy FFT in float64, hand-written GroupNorm/SiLU), in
+both DFT forms (matrix products, the default; torch.fft, the official code's), and the two forms against each
+other."""
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from depthmaster_ros.model import FourierEnhancement
+from depthmaster_ros.model import FourierEnhancement, real_dft
+from depthmaster_ros.model.fourier_enhancement import DFT_FORMS
 
 FE_KEYS = {f"{name}.{p}" for name in ("norm", "conv_f1", "conv_f2", "conv_f4", "conv_f3", "conv_s1", "conv_s2",
                                        "fuse") for p in ("weight", "bias")}
@@ -46,10 +49,11 @@ def reference_fe(block: FourierEnhancement, m: np.ndarray) -> np.ndarray:
     return conv(np.concatenate([xs, xf], axis=1), block.fuse)
 
 
+@pytest.mark.parametrize("dft", DFT_FORMS)
 @pytest.mark.parametrize("size", [(8, 10), (6, 19), (9, 12), (5, 7)])
-def test_matches_independent_formula(size):
+def test_matches_independent_formula(size, dft):
     torch.manual_seed(0)
-    block = FourierEnhancement(channels=16, groups=8).eval()
+    block = FourierEnhancement(channels=16, groups=8, dft=dft).eval()
     m = torch.randn(2, 16, *size)
     with torch.no_grad():
         out = block(m).numpy()
@@ -57,6 +61,62 @@ def test_matches_independent_formula(size):
     assert out.shape == (2, 16, *size)
     # float32 module vs float64 reference.
     assert np.abs(out - expected).max() < 1e-5
+
+
+def spectrum_input(block, m):
+    """The frequency branch's input ``a`` (what the block transforms)."""
+    return block.act_f1(block.conv_f1(block.norm(m)))
+
+
+@pytest.mark.parametrize("size", [(8, 10), (9, 12), (12, 16), (5, 7), (6, 19), (17, 24)])
+def test_matmul_form_equals_fft_form(size):
+    """Wherever torch's FFT gives the self-conjugate bins a +0.0 imaginary part (checked), the default form is the
+    official torch.fft form within 1e-6: odd and even grids, the mid-block grids of 480x640 (8x10), 513x768 (9x12),
+    768x1024 (12x16) and 1080x1536 at 768 (17x24), a batch of 3."""
+    torch.manual_seed(0)
+    block = FourierEnhancement(channels=16, groups=8).eval()
+    m = torch.randn(3, 16, *size)
+    with torch.no_grad():
+        spectrum = torch.fft.rfft2(spectrum_input(block, m), norm="ortho")
+        assert not torch.signbit(spectrum.imag[..., real_dft.dft_matrices(*size).real_bins]).any()
+        default = block(m)
+        block.dft = "fft"
+        official = block(m)
+    assert block.dft == "fft" and FourierEnhancement(16).dft == "matmul"
+    assert (default - official).abs().max() < 1e-6 and official.abs().max() > 0.1
+
+
+def test_matmul_form_keeps_the_exact_phase_where_the_fft_does_not():
+    """A 48x64 grid (a 3072x4096 image at its native size), where pocketfft leaves negative rounding residues in the
+    imaginary part of some exactly real bins: the default form still equals the float64 formula (which takes those
+    bins as real), the torch.fft form jumps by 2 pi in the phase there and moves the output."""
+    torch.manual_seed(0)
+    block = FourierEnhancement(channels=16, groups=8).eval()
+    m = torch.randn(2, 16, 48, 64)
+    with torch.no_grad():
+        spectrum = torch.fft.rfft2(spectrum_input(block, m), norm="ortho")
+        trapped = torch.signbit(spectrum.imag) & (spectrum.real < 0) & real_dft.dft_matrices(48, 64).real_bins
+        default = block(m).numpy()
+        block.dft = "fft"
+        official = block(m).numpy()
+    expected = reference_fe(block, m.double().numpy())
+    assert trapped.sum() > 0
+    assert np.abs(default - expected).max() < 1e-5
+    assert np.abs(official - expected).max() > 1e-4  # 8.9e-4: five bins of 1584 per channel, 2 pi off
+
+
+def test_the_forms_have_the_same_gradients():
+    """Training runs the default form: its gradients are the torch.fft form's."""
+    torch.manual_seed(0)
+    grads = {}
+    for dft in DFT_FORMS:
+        torch.manual_seed(0)
+        block = FourierEnhancement(channels=16, groups=8, dft=dft)
+        m = torch.randn(2, 16, 6, 7, requires_grad=True)
+        (block(m) ** 2).sum().backward()
+        grads[dft] = (m.grad, block.conv_f4.weight.grad)
+    for ours, theirs in zip(grads["matmul"], grads["fft"]):
+        assert torch.allclose(ours, theirs, atol=1e-4, rtol=1e-4)
 
 
 def test_state_dict_keys_match_official_checkpoint():
@@ -68,19 +128,21 @@ def test_state_dict_keys_match_official_checkpoint():
     assert sum(int(np.prod(s)) for s in shapes.values()) == 78_654_720  # the spec's parameter count
 
 
-def test_fft_runs_in_float32_for_half_inputs(monkeypatch):
+@pytest.mark.parametrize("dft", DFT_FORMS)
+def test_dfts_run_in_float32_for_half_inputs(monkeypatch, dft):
     torch.manual_seed(1)
-    block = FourierEnhancement(16).eval()
+    block = FourierEnhancement(16, dft=dft).eval()
     seen = []
-    real_rfft2, real_irfft2 = torch.fft.rfft2, torch.fft.irfft2
-    monkeypatch.setattr(torch.fft, "rfft2", lambda x, *a, **k: seen.append(x.dtype) or real_rfft2(x, *a, **k))
-    monkeypatch.setattr(torch.fft, "irfft2", lambda x, *a, **k: seen.append(x.dtype) or real_irfft2(x, *a, **k))
+    module = torch.fft if dft == "fft" else real_dft
+    real_rfft2, real_irfft2 = module.rfft2, module.irfft2
+    monkeypatch.setattr(module, "rfft2", lambda x, *a, **k: seen.append(x.dtype) or real_rfft2(x, *a, **k))
+    monkeypatch.setattr(module, "irfft2", lambda x, *a, **k: seen.append(x.dtype) or real_irfft2(x, *a, **k))
     m = torch.randn(1, 16, 8, 10)
     with torch.no_grad():
         out_bf16 = block(m.bfloat16())
         out_fp32 = block(m)
     assert out_bf16.dtype == torch.bfloat16
-    assert seen[:2] == [torch.float32, torch.complex64]
+    assert seen[:2] == ([torch.float32, torch.complex64] if dft == "fft" else [torch.float32, torch.float32])
     # bf16 only at the block's input/output: result is the fp32 one within bf16 rounding of input and output.
     assert torch.allclose(out_bf16.float(), out_fp32, atol=0.05, rtol=0.02)
 
@@ -90,3 +152,5 @@ def test_rejects_wrong_channel_count():
         FourierEnhancement(16)(torch.zeros(1, 8, 4, 4))
     with pytest.raises(ValueError, match="divisible"):
         FourierEnhancement(12, groups=8)
+    with pytest.raises(ValueError, match="dft must be one of matmul, fft, got 'dft'"):
+        FourierEnhancement(16, dft="dft")
