@@ -18,14 +18,15 @@ import math
 import numpy as np
 
 
-def _entries(matrix) -> tuple[float, float, float, float, float]:
+def pinhole_entries(matrix) -> tuple[float, float, float, float, float]:
+    """(fx, skew, cx, fy, cy) of a 3x3 pinhole matrix."""
     m = np.asarray(matrix, dtype=np.float64)
     return float(m[0, 0]), float(m[0, 1]), float(m[0, 2]), float(m[1, 1]), float(m[1, 2])
 
 
 def pixel_rays(matrix, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(x/z, y/z) of the rays through pixels (u, v) (pixel centres at integers)."""
-    fx, skew, cx, fy, cy = _entries(matrix)
+    fx, skew, cx, fy, cy = pinhole_entries(matrix)
     ray_y = (v - cy) / fy
     return (u - cx - skew * ray_y) / fx, ray_y
 
@@ -39,7 +40,7 @@ def backproject(depth, matrix, stride: int = 1, origin: tuple[int, int] = (0, 0)
     from .arrays import as_tensor, like_input
 
     values, was_numpy = as_tensor(depth)
-    fx, skew, cx, fy, cy = _entries(matrix)
+    fx, skew, cx, fy, cy = pinhole_entries(matrix)
     z = values[::stride, ::stride]
     height, width = values.shape
     u = torch.arange(origin[1], origin[1] + width, stride, device=z.device, dtype=z.dtype)
@@ -86,7 +87,7 @@ def transform_points(points: np.ndarray, extrinsic) -> np.ndarray:
 def image_positions(points: np.ndarray, matrix) -> tuple[np.ndarray, np.ndarray]:
     """Sub-pixel (u, v) of every point (``... x 3``, in front of the camera), none dropped: the pinhole
     projection, pixel centres at integers."""
-    fx, skew, cx, fy, cy = _entries(matrix)
+    fx, skew, cx, fy, cy = pinhole_entries(matrix)
     x, y, z = points[..., 0], points[..., 1], points[..., 2]
     return (fx * x + skew * y) / z + cx, fy * y / z + cy
 

@@ -8,18 +8,22 @@ from .conversions import array_to_image, intrinsics_to_camera_info, points_to_cl
 
 def output_messages(products, header, topics, stamp_ns: int) -> list[tuple[str, object]]:
     """(topic, message) for each wanted topic this frame's products can fill, in a fixed order."""
-    messages = []
+    return list(each_output_message(products, header, topics, stamp_ns))
+
+
+def each_output_message(products, header, topics, stamp_ns: int):
+    """The same, one message at a time, each built when asked for: the node publishes each before it builds the
+    next."""
     if products.depth is not None and "depth" in topics:
-        messages.append(("depth", array_to_image(products.depth, "32FC1", header)))
+        yield "depth", array_to_image(products.depth, "32FC1", header)
     if products.camera is not None and "depth/camera_info" in topics:
-        messages.append(("depth/camera_info", intrinsics_to_camera_info(products.camera, header)))
+        yield "depth/camera_info", intrinsics_to_camera_info(products.camera, header)
     if products.relative is not None and "depth/relative" in topics:
-        messages.append(("depth/relative", array_to_image(products.relative, "32FC1", header)))
+        yield "depth/relative", array_to_image(products.relative, "32FC1", header)
     if products.colored is not None and "depth/colored" in topics:
-        messages.append(("depth/colored", array_to_image(products.colored[..., ::-1], "bgr8", header)))
+        yield "depth/colored", array_to_image(products.colored[..., ::-1], "bgr8", header)
     if products.points is not None and "points" in topics:
-        messages.append(("points", points_to_cloud(products.points, header)))
+        yield "points", points_to_cloud(products.points, header)
     if products.scale is not None and "depth/scale" in topics:
         # each stage that reported on the frame adds its fields (in processing order)
-        messages.append(("depth/scale", scale_to_msg(products.scale, stamp_ns, *products.stage_reports.values())))
-    return messages
+        yield "depth/scale", scale_to_msg(products.scale, stamp_ns, *products.stage_reports.values())

@@ -27,9 +27,10 @@ class DepthMasterClient(BackgroundNode):
     messages are received while the caller renders or waits; ``destroy_node()`` stops it."""
 
     def __init__(self, namespace: str = "", outputs=tuple(OUTPUTS), name: str = "depthmaster_client",
-                 image: str = "image", camera_info: str = "camera_info"):
-        """``image``, ``camera_info``: where the camera's topics are (the node's inputs after its remappings)."""
-        super().__init__(name, namespace=namespace)
+                 image: str = "image", camera_info: str = "camera_info", executor: str = "single"):
+        """``image``, ``camera_info``: where the camera's topics are (the node's inputs after its remappings).
+        ``executor``: ``single`` or ``events`` (``BackgroundNode``)."""
+        super().__init__(name, executor=executor, namespace=namespace)
         reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
         self.image_pub = self.create_publisher(Image, image, reliable)
         self.compressed_pub = self.create_publisher(CompressedImage, f"{image}/compressed", reliable)
@@ -38,16 +39,24 @@ class DepthMasterClient(BackgroundNode):
         self.sparse_info_pub = self.create_publisher(CameraInfo, "sparse_depth/camera_info", reliable)
         self.lidar_pub = self.create_publisher(PointCloud2, "lidar_points", reliable)
         self.received: dict[str, list] = defaultdict(list)
-        self.receive_times: dict[str, list[float]] = defaultdict(list)
+        # per topic, beside each received message: when its callback ran (time.monotonic_ns: CLOCK_MONOTONIC, one
+        # clock for every process of the machine) and its MessageInfo (source_timestamp: when the publisher wrote
+        # it, received_timestamp: when the middleware had it; both ns of the system clock; None with the events
+        # executor)
+        self.receive_times: dict[str, list[int]] = defaultdict(list)
+        self.message_info: dict[str, list] = defaultdict(list)
         self._output_subs = [self._subscribe(topic, OUTPUTS[topic], reliable) for topic in outputs]
         self._diagnostics_sub = self._subscribe("/diagnostics", DiagnosticArray, reliable)
 
     def _subscribe(self, topic: str, msg_type, qos):
-        def store(msg, topic=topic):
+        def store(msg, info):
+            self.receive_times[topic].append(time.monotonic_ns())
             self.received[topic].append(msg)
-            self.receive_times[topic].append(time.monotonic())
+            self.message_info[topic].append(info)
 
-        return self.create_subscription(msg_type, topic, store, qos)
+        # the EventsExecutor of rclpy 9.1.2 fails on callbacks that take the MessageInfo: none there
+        callback = (lambda msg: store(msg, None)) if self.events_executor else store
+        return self.create_subscription(msg_type, topic, callback, qos)
 
     def wait_for_node(self, timeout: float = 30.0) -> bool:
         """Until discovery is done both ways: the node subscribes to our image (raw or compressed) and camera_info
@@ -135,3 +144,4 @@ class DepthMasterClient(BackgroundNode):
     def clear(self) -> None:
         self.received.clear()
         self.receive_times.clear()
+        self.message_info.clear()

@@ -47,6 +47,7 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.lifecycle.node import LifecycleNodeMixin
 from rclpy.node import Node
 from rclpy.task import Future
+from std_msgs.msg import String
 
 from ..processing_config import ProcessingConfig
 from ..engine.engine import FrameEngine
@@ -55,7 +56,7 @@ from ..engine.limits import memory_problem, startup_problem, worst_case_pixels
 from ..host_memory import headroom, release_freed_memory
 from ..messages.conversions import InputError, stamp_to_ns
 from ..messages.frame_decoding import decode_frame
-from ..messages.outputs import output_messages
+from ..messages.outputs import each_output_message
 from ..messages.stamp_cache import CACHE_SIZE
 from ..messages.topics import COMPRESSED_IMAGE, CAMERA_INFO, IMAGE, MEASUREMENT_TYPES, OUTPUT_TOPICS, \
     message_class, needed_outputs
@@ -63,6 +64,7 @@ from ..parameters import camera_values, warmup_size
 from ..scale.source import get_source, measurement_inputs
 from .camera_stream import CameraStream
 from .diagnostics import CameraFacts, NodeSummary, camera_status, diagnostic_array
+from .frame_timing import TOPIC as FRAME_TIMING_TOPIC, FrameTiming
 from .input_subscription import InputSubscription, input_silence, qos_profile, starvation_hint
 from .latest_frame import LatestFrames
 from .node_parameters import NodeParameters
@@ -81,6 +83,7 @@ class Frame:
     msg: Any
     compressed: bool
     stamp_ns: int
+    timing: FrameTiming  # where its time goes (frame_timing.py)
 
 
 @dataclass
@@ -93,6 +96,7 @@ class Decoded:
     topics: set
     declared: tuple[int, int]
     memory: int  # its plan's estimate, bytes
+    timing: FrameTiming
     paired: bool = False
 
 
@@ -142,6 +146,7 @@ class DepthMasterNode(LifecycleNode):
         self._problem = ""  # why the node cannot serve (configure failure), for diagnostics
         self.start_warnings: list[str] = []  # conditions found at start-up that the node runs with
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._frame_timing = self.create_publisher(String, FRAME_TIMING_TOPIC, 10)  # a record per frame, when asked
         # wall-clock timers: with use_sim_time the node's clock stands still when a bag is paused or over, but
         # /diagnostics and the QoS follow-up must go on
         self._extrinsics = TfExtrinsics(self.get_parameter("extrinsics_source").value, node=self)
@@ -449,13 +454,15 @@ class DepthMasterNode(LifecycleNode):
 
     # ------------------------------------------------------------------ callbacks (executor threads)
     def _on_image(self, stream: CameraStream, msg, compressed: bool) -> None:
+        timing = FrameTiming.starting_now(stream.name)
         stream.stats.received()
         if not stream.wanted_topics():
             stream.stats.ignored()
             return
         stamp = stamp_to_ns(msg.header.stamp)
+        timing.stamp_ns = stamp
         stream.pairing.hold(stamp)  # its camera info and measurements stay until it is paired or dropped
-        self._slots.put(stream.name, Frame(msg, compressed, stamp))
+        self._slots.put(stream.name, Frame(msg, compressed, stamp, timing))
 
     def _dropped(self, name: str, frame: Frame) -> None:
         """A waiting frame replaced by a newer one: the node was busy (called by the slots, under their lock)."""
@@ -512,9 +519,11 @@ class DepthMasterNode(LifecycleNode):
     def _serve(self, frames: dict[str, Frame]) -> None:
         """The frames taken together: decoded within their memory plans, the engine's model passes (one per image
         size), then each frame paired with its companions (which had the pass's time to arrive), finished by its
-        stream's stages and published."""
+        stream's stages and published, each camera as soon as its outputs are made."""
         decoded = []
+        taken = time.monotonic_ns()
         for name, frame in frames.items():
+            frame.timing.mark("taken", taken)
             stream = self._streams[name]
             try:
                 item = self._decode(stream, frame)
@@ -533,17 +542,24 @@ class DepthMasterNode(LifecycleNode):
                 return
             self._pass = ModelPass(time.monotonic(), {item.stream.name: f"{item.job.rgb.shape[1]}x"
                                                       f"{item.job.rgb.shape[0]}" for item in decoded})
+            model_start = time.monotonic_ns()
             try:
                 relatives = engine.infer([item.job for item in decoded])
             finally:
                 self._pass = None
+            model_done = time.monotonic_ns()
             for item, relative in zip(decoded, relatives):
                 if self._stop.is_set():  # deactivated or shutting down during the model pass
                     return
-                stream = item.stream
+                stream, timing = item.stream, item.timing
+                timing.mark("model_start", model_start)
+                timing.mark("model_done", model_done)
+                timing.mark("finishing")
                 try:
-                    products = engine.finish(self._pair(item, wait=not isinstance(relative, BaseException)),
-                                             relative)
+                    job = self._pair(item, wait=not isinstance(relative, BaseException))
+                    timing.mark("paired")
+                    products = engine.finish(job, relative)
+                    timing.mark("finished")
                 except Exception as exc:
                     self._failed(stream, f"{type(exc).__name__}: {exc}")
                     continue
@@ -585,13 +601,14 @@ class DepthMasterNode(LifecycleNode):
         except InputError as exc:
             self._reject(stream, "image", f"image rejected: {exc}")
             return None
+        frame.timing.mark("decoded")
         if plan.reduced:
             reason = plan.describe(config.max_frame_memory)
             stream.stats.problem("reduced", reason)
             self._log_throttled(stream, "reduced", reason)
             config = config.updated(output_scale=plan.output_scale)
         job = FrameJob(stream=stream.name, stamp_ns=frame.stamp_ns, rgb=rgb, config=config, outputs=outputs)
-        return Decoded(stream, job, msg.header, topics, plan.declared, plan.memory.total)
+        return Decoded(stream, job, msg.header, topics, plan.declared, plan.memory.total, frame.timing)
 
     def _pair(self, item: "Decoded", wait: bool = True):
         """The frame's full job: its camera info and measurements, waited for (if ``wait``) when they are due with
@@ -603,8 +620,8 @@ class DepthMasterNode(LifecycleNode):
                                                 job.config.camera_info_tolerance, job.config.metric_source_tolerance,
                                                 lambda name: stream.publisher_count(name) > 0)
             full, problems = stream.pairing.job(stream.name, job.stamp_ns, job.rgb, job.config, job.outputs,
-                                                context=(item.header, item.topics), frame_id=item.header.frame_id,
-                                                declared=item.declared,
+                                                context=(item.header, item.topics, item.timing),
+                                                frame_id=item.header.frame_id, declared=item.declared,
                                                 extrinsics=functools.partial(self._extrinsics.apply,
                                                                              camera_frame=item.header.frame_id))
         finally:
@@ -615,7 +632,7 @@ class DepthMasterNode(LifecycleNode):
         return full
 
     def _publish(self, stream: CameraStream, products) -> None:
-        header, topics = products.context
+        header, topics, timing = products.context
         stream.record(products, needed_outputs(topics))
         if products.nonfinite_fraction > 0:
             self._log_throttled(stream, "nonfinite", f"{products.nonfinite_fraction:.1%} of the model's output was "
@@ -624,14 +641,21 @@ class DepthMasterNode(LifecycleNode):
         if missing is not None:  # someone subscribes to depth, points or depth/scale and gets none
             wanted = ", ".join(sorted(name for name in products.missing if name != "relative"))
             self._log_throttled(stream, "metric", f"no {wanted} for this frame: {missing.detail}")
-        messages = output_messages(products, header, topics, products.stamp_ns)
         with self._publishing:
             if self._stop.is_set():
                 return
-            for topic, message in messages:
-                stream.publishers[topic].publish(message)
+            started = time.monotonic_ns()
+            for topic, message in each_output_message(products, header, topics, products.stamp_ns):
+                built = time.monotonic_ns()
+                stream.publishers[topic].publish(message)  # each one as soon as it is built
+                published = time.monotonic_ns()
+                timing.output(topic, started, built, published)
+                started = published
+            message = None
         now = self.get_clock().now().nanoseconds  # 0 with use_sim_time before the first /clock message
         stream.stats.published((now - products.stamp_ns) / 1e9 if now else None, missing is not None)
+        if self._frame_timing.get_subscription_count() > 0:
+            self._frame_timing.publish(String(data=timing.to_json()))
 
     # ------------------------------------------------------------------ diagnostics (timer)
     def _publish_diagnostics(self) -> None:

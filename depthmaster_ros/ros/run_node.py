@@ -58,6 +58,12 @@ def main(args: list[str] | None = None) -> int:
         if problem:
             print(f"depthmaster: {problem}", file=sys.stderr)
             return 2
+
+        from .memory_reuse import keep_freed_memory
+        from .middleware_profile import use_package_profile
+
+        middleware = use_package_profile()  # before rclpy creates the participant
+        memory = keep_freed_memory()
         import rclpy
         from rclpy.executors import ExternalShutdownException
         from rclpy.signals import SignalHandlerOptions
@@ -75,6 +81,7 @@ def main(args: list[str] | None = None) -> int:
         except ValueError as exc:  # a structural parameter (cameras) that no later transition can fix
             print(f"depthmaster-node: {exc}", file=sys.stderr)
             return 2
+        node.get_logger().info(f"{middleware}; {memory}")
         try:
             _start(node, refused)
         except DuplicateName as exc:

@@ -5,9 +5,10 @@ decoder), postprocess (resize back, metric depth, colormap, device -> host), clo
 message build (the node's messages, when rclpy is importable). Printed per frame: p50/p95 ms, frames/s, achieved
 TFLOP/s of the model stages against their FLOP count (counted on the meta device), peak GPU memory, and, for a
 fast configuration (not fp32 eager), the largest difference of its [0, 1] map from the fp32 eager map of the
-same weights on the same image. ``--node`` instead measures image stamp -> depth and cloud received through a
-real ROS graph (the node in its own process). On CUDA every stage is synchronised before its clock stops.
-The harnesses are in ``depthmaster_ros/bench/``; this is their command line.
+same weights on the same image. ``--node`` instead measures the node in its own process through a real ROS graph:
+image stamp -> the outputs received, and where each frame's time goes (input, hand-over, decode, model, stages,
+each output's build, publish and delivery), beside the engine alone on the same work. On CUDA every stage is
+synchronised before its clock stops. The harnesses are in ``depthmaster_ros/bench/``; this is their command line.
 """
 
 from __future__ import annotations
@@ -18,6 +19,18 @@ import sys
 from pathlib import Path
 
 from .cli_options import add_model_options, model_values, size_list
+
+
+def output_list(text: str) -> tuple[str, ...]:
+    """'depth,points' or 'all' -> output topic names, in the node's order."""
+    from ..messages.topics import OUTPUT_TOPICS
+
+    names = set(OUTPUT_TOPICS) if text.strip() == "all" else {item.strip() for item in text.split(",")}
+    unknown = sorted(names - set(OUTPUT_TOPICS))
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown output(s) {', '.join(unknown) or text!r}; choose from "
+                                         f"{', '.join(OUTPUT_TOPICS)} or all")
+    return tuple(topic for topic in OUTPUT_TOPICS if topic in names)
 
 
 def parse_args(argv):
@@ -37,7 +50,21 @@ def parse_args(argv):
     parser.add_argument("--image", type=Path, help="image for the fp32-vs-fast error (default: the sample scene)")
     parser.add_argument("--iterations", type=int, default=10, help="timed iterations (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed iterations first (default 2)")
-    parser.add_argument("--node", action="store_true", help="measure stamp-to-publish latency through the node")
+    parser.add_argument("--node", action="store_true", help="measure the node in its own process: image stamp -> "
+                        "outputs received, and where each frame's time goes (the engine alone on the same work "
+                        "first, for comparison)")
+    parser.add_argument("--outputs", type=output_list, default=("depth", "points"),
+                        help="--node: the outputs to subscribe to, comma-separated, or 'all' (default depth,points)")
+    parser.add_argument("--rate", type=float, default=0.0, metavar="HZ",
+                        help="--node: publish frames at this rate whatever is served (throughput); default: one "
+                             "frame at a time, 0.1 s after the last was served (latency)")
+    parser.add_argument("--client-executor", choices=("single", "events"), default="single",
+                        help="--node: the receiving client's rclpy executor (default single: "
+                             "SingleThreadedExecutor, what rclpy.spin uses; events: the EventsExecutor)")
+    parser.add_argument("--client-malloc", choices=("reuse", "default"), default="reuse",
+                        help="--node: glibc malloc of this process (the engine alone and the receiving client): "
+                             "reuse (default) keeps freed memory as the node does; default: glibc's defaults "
+                             "(each large message received lands in freshly faulted pages)")
     parser.add_argument("--temporal", action="store_true", help="measure the temporal stage instead: flicker, TAE "
                         "and AbsRel of metric depth on the generated sample sequences (moving camera, static camera, "
                         "approaching object, scene cut, long loop; the first --sizes), with temporal_mode off, align "
@@ -56,6 +83,8 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.batch < 1 or args.iterations < 1 or args.warmup < 0:
         parser.error("--batch and --iterations must be >= 1, --warmup >= 0")
+    if args.rate < 0:
+        parser.error("--rate must be >= 0")
     if args.frames < 2 or args.noise < 0 or args.loop_seconds < 0:
         parser.error("--frames must be >= 2, --noise and --loop-seconds >= 0")
     if (args.random_full or args.random_tiny) and args.checkpoint is not None:
@@ -65,6 +94,48 @@ def parse_args(argv):
     args.sizes = [(height, width) for width, height in args.sizes]  # (height, width) from here on
     args.values = model_values(args)
     return args
+
+
+def print_node_result(result: dict) -> None:
+    from ..bench.node_latency import NODE_STAGES, OUTPUT_TIMES
+
+    cameras, topics = result["cameras"], ", ".join(result["outputs"])
+    mode = (f"published at {result['rate_hz']:g} Hz ({result['published_hz']:.1f} achieved)" if result["rate_hz"]
+            else "one at a time, 10 Hz")
+    print(f"depthmaster-bench --node: {result['size']}, {cameras} camera(s), outputs {topics}; {result['frames']} "
+          f"frames served ({result['lost']} {'not served' if result['rate_hz'] else 'lost'}), {mode}; receiving "
+          f"executor: {result['client_executor']}\n  middleware of both processes: {result['middleware']}\n  this "
+          f"process (the engine alone, the receiving client): {result['client_malloc']}")
+    if not result["frames"]:
+        print("  no frame was served")
+        return
+    engine = result.get("engine")
+    if engine is not None:
+        print(f"  the engine alone in this process, same model, parameters, cameras and outputs (p50 ms): model "
+              f"{engine['model']:.1f}, stages + render {engine['stages + render']:.1f}, messages "
+              f"{engine['messages']:.1f}; total {engine['total']:.1f}")
+    print(f"  the node, image stamp -> the last output received: p50 {result['p50_ms']:.1f} ms, p95 "
+          f"{result['p95_ms']:.1f} ms" + (f"; beyond the engine alone: {result['beyond_engine_p50_ms']:+.1f} ms "
+                                          "(p50)" if "beyond_engine_p50_ms" in result else ""))
+    busy = result["inference_thread_busy_p50_ms"] or float("nan")
+    served = f"served {result['served_frames_per_s']:.2f} frames/s per camera; " if result["rate_hz"] else ""
+    print(f"  {served}CPU cores used: node {result['node_cpu_cores']:.2f}, this client "
+          f"{result['client_cpu_cores']:.2f}; the node's inference thread works {busy:.1f} ms per frame (p50, all "
+          f"cameras: at most {1000.0 / busy:.1f} frames/s)")
+    print(f"\n  where a frame's time goes{' (the slowest camera)' if cameras > 1 else ''}")
+    print(f"  {'stage':<18}{'p50 ms':>9}{'p95 ms':>9}   what")
+    descriptions = {name: what for name, what, *_ in NODE_STAGES}
+    for stage, values in result["stages"].items():
+        print(f"  {stage:<18}{values['p50_ms']:>9.2f}{values['p95_ms']:>9.2f}   {descriptions[stage]}")
+    print("\n  per output, p50 ms: build the message; the publish call; from the publish call's start until the "
+          "subscriber's middleware has it (delivered) and until its callback runs (callback)")
+    print(f"  {'output':<19}" + "".join(f"{key:>11}" for key in OUTPUT_TIMES))
+    for topic, entry in result["per_output"].items():
+        if not entry["built"]:
+            print(f"  {topic:<19}   {'not built (no subscriber)' if not entry['subscribed'] else 'none made'}")
+            continue
+        cells = "".join(f"{entry[key]['p50_ms']:>11.2f}" if key in entry else f"{'-':>11}" for key in OUTPUT_TIMES)
+        print(f"  {topic:<19}{cells}" + ("" if entry["subscribed"] else "   (subscribed elsewhere)"))
 
 
 def temporal(args, backend) -> int:
@@ -101,10 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         from ..bench.node_latency import node_latency
 
         result = node_latency(args)
-        print(f"depthmaster-bench --node: image stamp -> depth and points received ({result['cameras']} "
-              f"camera(s) per frame), {result['frames']} frames ({result['lost']} lost): "
-              f"p50 {result['p50_ms']:.1f} ms, p95 {result['p95_ms']:.1f} ms" if result["frames"] else
-              "depthmaster-bench --node: no frame was served")
+        print_node_result(result)
         if args.json:
             args.json.write_text(json.dumps({"node_latency": result}, indent=2))
         return 0 if result["frames"] else 1

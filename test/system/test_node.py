@@ -128,6 +128,19 @@ def test_outputs_follow_ros_conventions(client):
     assert np.array_equal(unpack_rgb(cloud["rgb"]), rgb[v, u])  # bgr8 input came back as the true colours
 
 
+def test_outputs_go_through_a_32_mb_shared_memory_segment(node, client):
+    """The node starts Fast DDS with the package's profile (ros/middleware_profile.py): the shared-memory segment
+    its outputs go through is 32 MB (Fast DDS's default is 0.5 MB: a 4.9 MB cloud then goes a piece at a time)."""
+    assert "Fast DDS profile" in node.log() and "fastdds_large_data.xml" in node.log()
+    sizes = []
+    for line in Path(f"/proc/{node.process.pid}/maps").read_text().splitlines():
+        fields = line.split()
+        if len(fields) >= 6 and fields[5].startswith("/dev/shm/fastdds_") and not fields[5].endswith("_el"):
+            start, end = (int(value, 16) for value in fields[0].split("-"))
+            sizes.append(end - start)
+    assert sizes and max(sizes) >= 32 * 2**20, sizes
+
+
 def test_output_scale_rescales_camera_info(client, node):
     assert client.set_node_parameters(output_scale=0.5) == [(True, "")]
     try:

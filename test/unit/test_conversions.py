@@ -114,6 +114,25 @@ def test_output_messages(rgb):
     assert np.array_equal(cloud_to_points(cloud)["z"], points["z"])
 
 
+def test_message_data_holds_the_arrays_c_order_bytes(rgb):
+    """fill_bytes: one copy into the message's own uint8[] array, the bytes numpy's tobytes() gives, for any
+    layout (strided views, structured clouds)."""
+    from depthmaster_ros.messages.conversions import fill_bytes
+    from sensor_msgs.msg import PointCloud2
+
+    depth = np.arange(70, dtype=np.float32).reshape(5, 14)
+    points = np.zeros((2, 3), dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("rgb", "<f4")])
+    points.view(np.float32)[...] = np.arange(24, dtype=np.float32).reshape(2, 12)
+    for values in (depth, depth[1:], depth[:, ::2], rgb, rgb[..., ::-1], points, points[:, ::-1]):
+        msg = PointCloud2()
+        field = msg.data
+        fill_bytes(msg.data, values)
+        assert msg.data is field and bytes(msg.data) == np.ascontiguousarray(values).tobytes()
+    bgr = array_to_image(rgb[..., ::-1], "bgr8", Header())
+    assert bgr.step == 21 and bytes(bgr.data) == np.ascontiguousarray(rgb[..., ::-1]).tobytes()
+    assert bytes(points_to_cloud(points, Header()).data) == points.tobytes()
+
+
 def test_sparse_depth_images():
     from depthmaster_ros.messages.conversions import depth_image_to_meters
 

@@ -39,6 +39,35 @@ def test_matches_depth_image_proc_loop(stride, rng):
     assert cloud.dtype.itemsize == 16 and depth_to_points(depth, camera, stride).dtype.itemsize == 12
 
 
+def test_the_cpu_path_gives_the_tensor_paths_bytes(rng):
+    """On the CPU the cloud is computed straight into its fields with numpy; it must be the bytes the tensor path
+    (the one a GPU runs: project_depth, then the fields filled, pack_rgb) gives, for any intrinsics, strides and
+    non-finite depths."""
+    import torch
+
+    from depthmaster_ros.geometry.pointcloud import XYZ_DTYPE, XYZRGB_DTYPE, project_depth
+
+    for _ in range(40):
+        width, height = (int(n) for n in rng.integers(5, 90, 2))
+        fx, fy = rng.uniform(20, 900, 2)
+        P = np.array([[fx, 0, rng.uniform(0, width), 0], [0, fy, rng.uniform(0, height), 0], [0, 0, 1, 0]])
+        camera = CameraIntrinsics(width, height, P[:, :3], P)
+        depth = rng.uniform(0.1, 100.0, (height, width)).astype(np.float32)
+        noise = rng.random((height, width))
+        depth[noise < 0.05], depth[noise > 0.95], depth[(noise > 0.5) & (noise < 0.52)] = np.inf, np.nan, -np.inf
+        rgb = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        for stride in (1, 2, 3):
+            xyz = project_depth(torch.from_numpy(depth), camera, stride).numpy()
+            for colour in (None, rgb):
+                expected = np.empty(xyz.shape[:2], XYZ_DTYPE if colour is None else XYZRGB_DTYPE)
+                fields = expected.view(np.float32).reshape(*xyz.shape[:2], -1)
+                fields[..., :3] = xyz
+                if colour is not None:
+                    fields[..., 3] = pack_rgb(colour[::stride, ::stride])
+                for given in (depth, torch.from_numpy(depth)):
+                    assert depth_to_points(given, camera, stride, colour).tobytes() == expected.tobytes()
+
+
 def test_packed_rgb_bits():
     packed = pack_rgb(np.array([[255, 128, 1]], np.uint8))
     assert packed.view(np.uint32)[0] == 0x00FF8001
