@@ -76,3 +76,24 @@ def test_the_default_budget_keeps_full_hd_whole(size):
     config = ProcessingConfig()
     plan = plan_frame(*size, size[0] * size[1] * 3, config, ALL, config.max_frame_memory * MIB)
     assert plan.reduced == (size[0] > 1920)
+
+
+def test_the_jetson_sizing_table_in_the_docs_is_what_the_plan_gives():
+    """docs/robustness.md's table (a raw rgb8 message, every output, output_scale 1, the default processing_res):
+    each row's estimate and the size each budget gives, recomputed."""
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[2] / "docs" / "robustness.md").read_text()
+    table = text.split("### Sizing it for a Jetson", 1)[1].split("\n\n| camera |", 1)[1].split("\n\n", 1)[0]
+    lines = ("| camera |" + table).splitlines()
+    budgets = [int(cell.split()[0]) for cell in lines[0].strip("|").split("|")[2:]]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
+    assert budgets == [256, 384, 512, 1024] and len(rows) == 4
+    config = ProcessingConfig()
+    for camera, estimate, *cells in rows:
+        width, height = (int(v) for v in camera.split("x"))
+        raw = 3 * width * height
+        assert estimate == f"{frame_memory(width, height, raw, config, ALL).total / MIB:.0f} MiB", camera
+        for budget, cell in zip(budgets, cells):
+            plan = plan_frame(width, height, raw, config, ALL, budget * MIB)
+            assert plan.problem is None
+            assert cell == ("whole" if not plan.reduced else f"{plan.size[0]}x{plan.size[1]}"), (camera, budget)
