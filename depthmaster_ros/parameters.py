@@ -325,14 +325,25 @@ def translate_renamed(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]
     return values, warnings
 
 
+# rclpy's own parameters of every node (`ros2 param dump` writes them): not the node's configuration. The offline
+# tools ignore them in a params file (they run on the bag's time without a ROS clock); qos_overrides.* likewise.
+ROS_BUILTIN = ("use_sim_time", "start_type_description_service")
+
+
+def is_ros_builtin(name: str) -> bool:
+    return name in ROS_BUILTIN or name.startswith("qos_overrides.")
+
+
 def load_params_file(path: str | Path, node_name: str = "depthmaster", warn=None) -> dict[str, Any]:
     """The parameter values for ``node_name`` in a ROS 2 params YAML (the ``/**`` block, then blocks of that node
     name in any namespace), validated. For tools that run the processing path without a ROS node. ``warn``: called
     with a message for each replaced parameter name. ValueError (one line: the file, the line, what was expected)
-    for a file ROS could not read (``params_file.py``) or values the node would refuse."""
+    for a file ROS could not read (``params_file.py``) or values the node would refuse. rclpy's own parameters
+    (``ROS_BUILTIN``, ``qos_overrides.*``) are left out, so the output of ``ros2 param dump`` reads as it is."""
     from .params_file import read_params_file
 
     values, lines = read_params_file(path).for_node(node_name)
+    values = {name: value for name, value in values.items() if not is_ros_builtin(name)}
     values, renamed = translate_renamed(values)
     for message in renamed:
         if warn is not None:

@@ -25,10 +25,6 @@ examples:
 """
 
 
-# rclpy's own parameters of every node: not the node's configuration, and unknown to the offline tools' --params
-ROS_BUILTIN = ("use_sim_time", "start_type_description_service")
-
-
 def parse_args(argv):
     from ..ros.node_control import TRANSITIONS
     from ..ros.user_commands import DEFAULT_NODE
@@ -78,6 +74,7 @@ def _yaml(value) -> str:
 def run(control, args, stop) -> int:
     import yaml
 
+    from ..parameters import is_ros_builtin
     from ..ros.node_control import TRANSITIONS, format_status
 
     if args.command == "state":
@@ -98,7 +95,7 @@ def run(control, args, stop) -> int:
             for key, value in entry.items():
                 print(f"    {key}: {value}")
     elif args.command == "param" and args.verb == "dump":
-        names = [n for n in control.parameter_names() if n not in ROS_BUILTIN and not n.startswith("qos_overrides.")]
+        names = [n for n in control.parameter_names() if not is_ros_builtin(n)]
         values = {k: v for k, v in control.get_parameters(names).items() if v is not None}
         print(yaml.safe_dump({control.target: {"ros__parameters": values}}, sort_keys=False), end="")
     elif args.command == "diagnostics":

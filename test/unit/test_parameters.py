@@ -74,6 +74,20 @@ def test_load_params_file(tmp_path):
         load_params_file(path)
 
 
+def test_the_output_of_ros2_param_dump_reads_as_it_is(tmp_path):
+    """`ros2 param dump /depthmaster` writes rclpy's own parameters beside the node's: the offline tools take the
+    node's and leave rclpy's out (an unknown name of the node's own stays an error)."""
+    path = tmp_path / "dump.yaml"
+    path.write_text("/depthmaster:\n  ros__parameters:\n    cloud_stride: 3\n    qos_overrides:\n"
+                    "      /parameter_events:\n        publisher:\n          depth: 1000\n"
+                    "    start_type_description_service: true\n    use_sim_time: true\n")
+    values = load_params_file(path)
+    assert values == {**defaults(), "cloud_stride": 3}
+    path.write_text("/depthmaster:\n  ros__parameters:\n    use_sim_time: true\n    use_sim_tim: true\n")
+    with pytest.raises(ValueError, match="line 4: unknown parameter 'use_sim_tim'"):
+        load_params_file(path)
+
+
 def test_per_camera_values_from_a_params_file(tmp_path):
     path = tmp_path / "p.yaml"
     path.write_text("/**:\n  ros__parameters:\n    cameras: [front, rear]\n    camera_height: 1.0\n"
