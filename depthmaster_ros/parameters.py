@@ -360,8 +360,9 @@ def _line_of(names: tuple[str, ...], lines: dict[str, int]) -> str:
     return f" line {found[-1]}" if found else ""
 
 
-def _constraints(item: ParameterSpec) -> list[str]:
-    """What a parameter accepts beyond its type, and how it may change, as short phrases."""
+def constraints(item: ParameterSpec) -> list[str]:
+    """What a parameter accepts beyond its type, and how it may change, as short phrases (the generated docs and
+    the ROS parameter descriptor's additional_constraints)."""
     extra = []
     if item.allowed:
         extra.append("one of " + ", ".join(item.allowed))
@@ -406,7 +407,7 @@ def parameters_yaml() -> str:
     for title, group in groups():
         lines.append(f"    # --- {title}")
         for item in group:
-            extra = _constraints(item)
+            extra = constraints(item)
             text = item.description + (" (" + "; ".join(extra) + ")" if extra else "")
             lines += [f"    # {line}" for line in textwrap.wrap(text, 110)]
             lines.append(f"    {item.name}: {_yaml_value(item.default)}")
@@ -431,7 +432,7 @@ def parameters_markdown() -> str:
     for title, group in groups():
         lines += [f"## {title}", "", "| parameter | default | accepts | meaning |", "|---|---|---|---|"]
         for item in group:
-            accepts = _constraints(item) + (["set at start-up only"] if item.read_only else [])
+            accepts = constraints(item) + (["set at start-up only"] if item.read_only else [])
             cells = [f"`{item.name}`", f"`{_yaml_value(item.default)}`", "; ".join(accepts), item.description]
             lines.append("| " + " | ".join(cell.replace("|", "\\|").replace("<", "&lt;") for cell in cells) + " |")
         lines.append("")

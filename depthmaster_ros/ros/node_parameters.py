@@ -25,8 +25,8 @@ from typing import Any, Callable
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType, SetParametersResult
 from rclpy.parameter import Parameter
 
-from ..parameters import CROSS_RULES, RENAMED, check_values, defaults, normalize, per_camera_names, spec, spec_for, \
-    specs, suggest, translate_renamed
+from ..parameters import CROSS_RULES, RENAMED, check_values, constraints, defaults, normalize, per_camera_names, \
+    spec, spec_for, specs, suggest, translate_renamed
 from .user_commands import lifecycle_command, param_set_command
 
 _TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
@@ -38,24 +38,13 @@ def descriptor(item, name: str | None = None) -> ParameterDescriptor:
     kind = ParameterType.PARAMETER_STRING_ARRAY if item.item_type is str else _TYPES[item.type]
     desc = ParameterDescriptor(name=name or item.name, type=kind, description=item.description,
                                read_only=item.read_only)
-    constraints = []
-    if item.allowed:
-        constraints.append("one of: " + ", ".join(item.allowed))
     if item.min_value is not None and item.max_value is not None:
         if item.type is int:
             desc.integer_range = [IntegerRange(from_value=int(item.min_value), to_value=int(item.max_value), step=1)]
         else:
             desc.floating_point_range = [FloatingPointRange(from_value=float(item.min_value),
                                                             to_value=float(item.max_value), step=0.0)]
-    elif item.min_value is not None:
-        constraints.append(f">= {item.min_value}")
-    if item.note:
-        constraints.append(item.note)
-    if item.per_camera:
-        constraints.append("per camera (CAMERA.NAME with several cameras)")
-    if item.model:
-        constraints.append("read at configure; changes accepted only while the node is unconfigured")
-    desc.additional_constraints = "; ".join(constraints)
+    desc.additional_constraints = "; ".join(constraints(item))
     return desc
 
 
