@@ -10,6 +10,8 @@ import torch.nn.functional as F
 from depthmaster_ros.model import FourierEnhancement, real_dft
 from depthmaster_ros.model.fourier_enhancement import DFT_FORMS
 
+from fft_trap import TRAP_GRIDS, trapped_bins
+
 FE_KEYS = {f"{name}.{p}" for name in ("norm", "conv_f1", "conv_f2", "conv_f4", "conv_f3", "conv_s1", "conv_s2",
                                        "fuse") for p in ("weight", "bias")}
 
@@ -63,10 +65,6 @@ def test_matches_independent_formula(size, dft):
     assert np.abs(out - expected).max() < 1e-5
 
 
-def real_dft_trap_grids():
-    return [(48, 64), (30, 40), (24, 32), (36, 48), (60, 80), (40, 60)]
-
-
 def spectrum_input(block, m):
     """The frequency branch's input ``a`` (what the block transforms)."""
     return block.act_f1(block.conv_f1(block.norm(m)))
@@ -75,15 +73,14 @@ def spectrum_input(block, m):
 @pytest.mark.parametrize("size", [(8, 10), (9, 12), (12, 16), (5, 7), (6, 19), (17, 24)])
 def test_matmul_form_equals_fft_form(size):
     """Wherever torch's FFT gives the self-conjugate bins with a negative real part a +0.0 imaginary part (checked),
-    the default form is the official torch.fft form within 1e-6: odd and even grids, the mid-block grids of 480x640 (8x10), 513x768 (9x12),
-    768x1024 (12x16) and 1080x1536 at 768 (17x24), a batch of 3."""
+    the default form is the official torch.fft form within 1e-6: odd and even grids, the mid-block grids of 480x640
+    (8x10), 513x768 (9x12), 768x1024 (12x16) and 1080x1536 at 768 (17x24), a batch of 3."""
     torch.manual_seed(0)
     block = FourierEnhancement(channels=16, groups=8).eval()
     m = torch.randn(3, 16, *size)
     with torch.no_grad():
         spectrum = torch.fft.rfft2(spectrum_input(block, m), norm="ortho")
-        trapped = torch.signbit(spectrum.imag) & (spectrum.real < 0) & real_dft.dft_matrices(*size).real_bins
-        if trapped.any():
+        if trapped_bins(spectrum, size).any():
             pytest.skip(f"this machine's FFT leaves negative residues at {size}'s self-conjugate bins (tested above)")
         default = block(m)
         block.dft = "fft"
@@ -93,19 +90,18 @@ def test_matmul_form_equals_fft_form(size):
 
 
 def test_matmul_form_keeps_the_exact_phase_where_the_fft_does_not():
-    """Grids where pocketfft may leave negative rounding residues in the imaginary part of some exactly real bins
-    (which grids depends on the CPU's FFT code path: 48x64, a 3072x4096 image at its native size, on one machine;
-    30x40 and 24x32 on another): the default form equals the float64 formula (which takes those bins as real) on
-    every grid; where torch's FFT left such a residue at a bin with a negative real part, the torch.fft form jumps
-    by 2 pi in the phase there and moves the output."""
+    """Grids where pocketfft may leave negative rounding residues in the imaginary part of some exactly real bins (which
+    grids depends on the CPU: fft_trap.TRAP_GRIDS; 48x64 is a 3072x4096 image at its native size): the default form
+    equals the float64 formula (which takes those bins as real) on every grid; where torch's FFT left such a residue at
+    a bin with a negative real part, the torch.fft form jumps by 2 pi in the phase there and moves the output."""
     torch.manual_seed(0)
     block = FourierEnhancement(channels=16, groups=8).eval()
     trapped_grids = []
-    for size in real_dft_trap_grids():
+    for size in TRAP_GRIDS:
         m = torch.randn(2, 16, *size)
         with torch.no_grad():
             spectrum = torch.fft.rfft2(spectrum_input(block, m), norm="ortho")
-            trapped = torch.signbit(spectrum.imag) & (spectrum.real < 0) & real_dft.dft_matrices(*size).real_bins
+            trapped = trapped_bins(spectrum, size)
             block.dft = "matmul"
             default = block(m).numpy()
             block.dft = "fft"

@@ -9,6 +9,8 @@ import torch
 
 from depthmaster_ros.model import real_dft
 
+from fft_trap import TRAP_GRIDS, trapped_bins
+
 GRIDS = [(8, 10), (9, 12), (5, 7), (6, 19), (12, 16), (17, 24), (1, 4), (3, 1)]
 
 
@@ -61,19 +63,19 @@ def test_self_conjugate_bins_are_real_with_a_positive_zero(size):
 
 
 def test_the_sign_of_zero_trap():
-    """On some grids pocketfft leaves a negative imaginary part (rounding residues of 1e-9..1e-7) at some
-    self-conjugate bins, whose exact value is 0 (which grids depends on the CPU's FFT code path: 48x64 on one
-    machine, 30x40 and 24x32 on another); where the real part is negative torch.angle then gives -pi, while the exact
-    spectrum (and the matrix form) gives +pi. With torch's imaginary parts there made +0.0, the two forms agree
-    everywhere (to the spectrum's rounding: the angle of a bin is known to |error| / |bin|)."""
+    """On some grids pocketfft leaves a negative imaginary part (rounding residues of 1e-9..1e-7) at some self-conjugate
+    bins, whose exact value is 0 (which grids depends on the CPU: fft_trap.TRAP_GRIDS); where the real part is negative
+    torch.angle then gives -pi, while the exact spectrum (and the matrix form) gives +pi. With torch's imaginary parts
+    there made +0.0, the two forms agree everywhere (to the spectrum's rounding: the angle of a bin is known to |error|
+    / |bin|)."""
     met = 0
-    for size in [(48, 64), (30, 40), (24, 32), (36, 48), (60, 80), (40, 60)]:
+    for size in TRAP_GRIDS:
         x = torch.randn(2, 64, *size, generator=torch.Generator().manual_seed(0))
         spectrum = torch.fft.rfft2(x, norm="ortho")
         re, im = real_dft.rfft2(x)
         mask = real_dft.dft_matrices(*size).real_bins
         assert torch.all(real_dft.angle(re, im)[mask & (re < 0)] == torch.tensor(math.pi))
-        trapped = torch.signbit(spectrum.imag) & (spectrum.real < 0) & mask
+        trapped = trapped_bins(spectrum, size)
         met += int(trapped.sum())
         assert torch.all(spectrum.imag[trapped].abs() < 1e-6) and torch.all(spectrum.angle()[trapped] < -math.pi + 1e-5)
         fixed = torch.complex(spectrum.real, torch.where(mask, torch.zeros_like(spectrum.imag), spectrum.imag))
