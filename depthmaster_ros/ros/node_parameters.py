@@ -25,8 +25,8 @@ from typing import Any, Callable
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType, SetParametersResult
 from rclpy.parameter import Parameter
 
-from ..parameters import CROSS_RULES, RENAMED, check_values, constraints, defaults, normalize, per_camera_names, \
-    spec, spec_for, specs, suggest, translate_renamed
+from ..parameters import CROSS_RULES, RENAMED, check_values, constraints, defaults, is_ros_builtin, normalize, \
+    per_camera_names, spec, spec_for, specs, suggest, translate_renamed
 from .user_commands import lifecycle_command, param_set_command
 
 _TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
@@ -85,7 +85,7 @@ class NodeParameters:
                 self._clean_override(overrides, key, spec(name))
                 node.declare_parameter(key, node.get_parameter(name).value, descriptor(spec(name), key))
         for name in sorted(overrides):
-            if not node.has_parameter(name) and not name.startswith("qos_overrides."):
+            if not node.has_parameter(name) and not is_ros_builtin(name):
                 self._problem(name, f"unknown parameter '{name}' ignored{suggest(name, cameras)}")
         node.add_pre_set_parameters_callback(self._coerce)
         node.add_on_set_parameters_callback(self._validate)
