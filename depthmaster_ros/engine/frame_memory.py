@@ -27,7 +27,6 @@ middleware's copies of each message), and their transient arrays do not all live
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
@@ -86,9 +85,9 @@ class FramePlan:
                 f"{budget_mib:g} MiB: processed at {self.size[0]}x{self.size[1]} ({self.memory.describe()})")
 
 
-def output_pixels(width: int, height: int, output_scale: float) -> int:
-    """Pixels of the outputs of a width x height frame (``engine/render.py``'s rounding)."""
-    return max(1, round(height * output_scale)) * max(1, round(width * output_scale))
+def output_size(height: int, width: int, output_scale: float) -> tuple[int, int]:
+    """(height, width) of the outputs of a frame at ``output_scale`` (what ``engine/render.py`` renders)."""
+    return max(1, round(height * output_scale)), max(1, round(width * output_scale))
 
 
 def output_bytes_per_pixel(outputs: Iterable[str], cloud_stride: int = 1, cloud_color: bool = True) -> float:
@@ -119,8 +118,9 @@ def frame_memory(width: int, height: int, message_bytes: int, config, outputs: I
     if config.processing_res == 0 and activation_bytes is not None:
         model += int(activation_bytes(work))
     per_pixel = output_bytes_per_pixel(outputs, config.cloud_stride, config.cloud_color)
+    out_h, out_w = output_size(work_h, work_w, scale)
     return FrameMemory(message=int(message_bytes), decode=DECODED_BYTES_PER_PIXEL * width * height, model=int(model),
-                       outputs=int(per_pixel * output_pixels(work_w, work_h, scale)))
+                       outputs=int(per_pixel * out_h * out_w))
 
 
 def plan_frame(width: int, height: int, message_bytes: int, config, outputs: Iterable[str], budget_bytes: int,
@@ -154,7 +154,3 @@ def plan_frame(width: int, height: int, message_bytes: int, config, outputs: Ite
             "max_frame_memory or lower the camera's resolution"))
     return FramePlan((width, height), size, 1.0, memory)
 
-
-def reduction_factor(plan: FramePlan) -> float:
-    """The reduced frame's side as a fraction of the declared one (1.0 when not reduced)."""
-    return math.sqrt(plan.size[0] * plan.size[1] / (plan.declared[0] * plan.declared[1])) if plan.reduced else 1.0

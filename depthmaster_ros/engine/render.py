@@ -21,11 +21,8 @@ import torch.nn.functional as F
 from ..colormap import colorize
 from ..geometry.depth_conversion import apply_range_limits, flying_pixels, sqrt_disparity_to_depth
 from ..geometry.pointcloud import depth_to_points
+from .frame_memory import output_size
 from .job import FrameProducts, Missing, Why
-
-
-def output_size(height: int, width: int, output_scale: float) -> tuple[int, int]:
-    return max(1, round(height * output_scale)), max(1, round(width * output_scale))
 
 
 def resize_to(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
