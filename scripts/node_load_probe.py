@@ -34,18 +34,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from depthmaster_ros.host_memory import process_status
+
 ALL_SIX = ("depth", "depth/camera_info", "depth/relative", "depth/colored", "points", "depth/scale")
 MIB = 2**20
-
-
-def proc_status(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM of a process, bytes."""
-    values = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, rest = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            values[key] = int(rest.split()[0]) * 1024
-    return values
 
 
 def reset_peak(pid: int) -> None:
@@ -141,7 +133,7 @@ def memory_case(case: str, size: tuple[int, int], checkpoint: str, folder: Path,
         serve_normal(client, 50, None if case == "raw" else "jpeg")
         client.clear()
         time.sleep(2.0)
-        steady = proc_status(node.process.pid)["VmRSS"]
+        steady = process_status(node.process.pid)["VmRSS"]
         reset_peak(node.process.pid)
         width, height = size
         camera = CameraIntrinsics.from_K(width, height, np.array([[width, 0, (width - 1) / 2],
@@ -161,7 +153,8 @@ def memory_case(case: str, size: tuple[int, int], checkpoint: str, folder: Path,
 
         client.spin_until(handled, 300.0)
         time.sleep(2.0)
-        peak, settled = proc_status(node.process.pid)["VmHWM"], proc_status(node.process.pid)["VmRSS"]
+        status = process_status(node.process.pid)
+        peak, settled = status["VmHWM"], status["VmRSS"]
         served = stamp in stamps_of(client, "depth/relative")
         outcome = "no answer"
         if served:
@@ -175,7 +168,7 @@ def memory_case(case: str, size: tuple[int, int], checkpoint: str, folder: Path,
         client.clear()
         serve_normal(client, 20, None if case == "raw" else "jpeg")
         time.sleep(2.0)
-        after = proc_status(node.process.pid)["VmRSS"]
+        after = process_status(node.process.pid)["VmRSS"]
         return {"case": case, "size": f"{width}x{height}", "steady_mb": steady / MIB, "peak_mb": peak / MIB,
                 "settled_mb": settled / MIB, "after_mb": after / MIB, "peak_factor": peak / steady, "after_factor": after / steady,
                 "outcome": outcome}
