@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from ..model.backends import backend_from_parameters
+from ..model.backends import PIPELINE_BACKENDS, backend_from_parameters
 
 
 class StageTimer:
@@ -70,7 +70,7 @@ def make_backend(args, dtype=None, fast=True):
         return OnnxRuntimeBackend(ModelConfig.from_parameters(values), cache_key=f"random-{preset}-seed0",
                                   pipeline=lambda precision: random_pipeline(preset, device="cpu", dtype=precision))
     pipe = random_pipeline(preset, device=values["device"], dtype=values["dtype"])
-    if backend not in ("eager", "compile", "cuda_graphs"):
+    if backend not in PIPELINE_BACKENDS:
         raise ValueError(f"--random-* builds the model in memory; backend {backend!r} needs --checkpoint")
     pipe.accelerate(compile=backend != "eager", cuda_graphs=backend == "cuda_graphs")
     return PipelineBackend(pipe, backend)

@@ -131,10 +131,11 @@ class LoadEstimate:
 
 
 def load_estimate(config: ModelConfig) -> LoadEstimate | None:
-    """The estimate of a built-in backend's checkpoint (the official layout: weights stored as float32, as
-    published); None for other backends, which load their own way. Raises CheckpointError for a checkpoint that
-    cannot be found (as loading would)."""
-    if config.backend not in BUILTIN_BACKENDS:
+    """The estimate of a PyTorch pipeline backend's checkpoint (the official layout: weights stored as float32, as
+    published); None for other backends, which load their own way (onnxruntime: an exported file, or the
+    checkpoint exported on first use). Raises CheckpointError for a checkpoint that cannot be found (as loading
+    would)."""
+    if config.backend not in PIPELINE_BACKENDS:
         return None
     import json
 
@@ -265,11 +266,14 @@ def backends_version() -> int:
     return _version
 
 
-for _name, _compile, _graphs, _description in (
-        ("eager", False, False, "eager (PyTorch as is)"),
-        ("compile", True, False, "compile (torch.compile with static shapes: fast on a GPU; each new image size "
-                                 "compiles for minutes unless warmup_size is set; kernels are cached across restarts)"),
-        ("cuda_graphs", True, True, "cuda_graphs (compile + CUDA graph replay; GPU only)")):
+# The backends that load the checkpoint into a DepthMasterPipeline (PipelineBackend): name, compile, CUDA graphs.
+_PIPELINE_TABLE = (
+    ("eager", False, False, "eager (PyTorch as is)"),
+    ("compile", True, False, "compile (torch.compile with static shapes: fast on a GPU; each new image size "
+                             "compiles for minutes unless warmup_size is set; kernels are cached across restarts)"),
+    ("cuda_graphs", True, True, "cuda_graphs (compile + CUDA graph replay; GPU only)"))
+PIPELINE_BACKENDS = tuple(row[0] for row in _PIPELINE_TABLE)
+for _name, _compile, _graphs, _description in _PIPELINE_TABLE:
     register_backend(_name, _pipeline_backend(_name, _compile, _graphs), description=_description)
 register_backend(onnx_backend.NAME, onnx_backend.create, onnx_backend.PARAMETERS, onnx_backend.DESCRIPTION)
 BUILTIN_BACKENDS = tuple(_backends)

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from depthmaster_ros.model import onnx_backend
-from depthmaster_ros.model.backends import BUILTIN_BACKENDS, ModelConfig, PipelineBackend, create_backend
+from depthmaster_ros.model.backends import BUILTIN_BACKENDS, ModelConfig, PipelineBackend, create_backend, \
+    load_estimate
+from depthmaster_ros.model.checkpoint import CheckpointError
 from depthmaster_ros.parameters import check_values
 
 from photographs import grace_hopper
@@ -59,6 +61,13 @@ def test_an_exported_file_serves_its_processing_size(backend, tmp_path):
         served.infer([image[:48, :64].copy()], RES)
     with pytest.raises(ValueError, match="does not exist"):
         create_backend(ModelConfig(backend="onnxruntime", options={"onnx_model": str(tmp_path / "no.onnx")}))
+    # The node's start-up memory check sizes a PyTorch load; an exported file needs no checkpoint (the default one
+    # is not in this machine's cache), as the robot's params file in docs/jetson-tensorrt.md has it.
+    on_file = ModelConfig(checkpoint=str(tmp_path / "no checkpoint"), backend="onnxruntime",
+                          options={"onnx_model": str(path)})
+    assert load_estimate(on_file) is None
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_estimate(ModelConfig(checkpoint=str(tmp_path / "no checkpoint"), backend="eager"))
 
 
 def test_providers_in_order_unavailable_ones_skipped(tiny_checkpoint, tmp_path, caplog):
