@@ -79,6 +79,11 @@ class FramePlan:
     def reduced(self) -> bool:
         return self.size != self.declared
 
+    def applied_to(self, config):
+        """The frame's processing configuration: ``config`` with this plan's ``output_scale`` where the frame is
+        reduced (its outputs at the reduced size), else ``config`` itself."""
+        return config.updated(output_scale=self.output_scale) if self.reduced else config
+
     def describe(self, budget_mib: float) -> str:
         """One line for the log and /diagnostics about a reduced frame."""
         return (f"a {self.declared[0]}x{self.declared[1]} frame's outputs would exceed max_frame_memory "

@@ -606,8 +606,8 @@ class DepthMasterNode(LifecycleNode):
             reason = plan.describe(config.max_frame_memory)
             stream.stats.problem("reduced", reason)
             self._log_throttled(stream, "reduced", reason)
-            config = config.updated(output_scale=plan.output_scale)
-        job = FrameJob(stream=stream.name, stamp_ns=frame.stamp_ns, rgb=rgb, config=config, outputs=outputs)
+        job = FrameJob(stream=stream.name, stamp_ns=frame.stamp_ns, rgb=rgb, config=plan.applied_to(config),
+                       outputs=outputs)
         return Decoded(stream, job, msg.header, topics, plan.declared, plan.memory.total, frame.timing)
 
     def _pair(self, item: "Decoded", wait: bool = True):

@@ -120,10 +120,9 @@ class BagFrames:
             except InputError as exc:
                 entries.append(Entry(frame, skipped=f"image rejected: {exc}"))
                 continue
-            config = self.config.updated(output_scale=plan.output_scale) if plan.reduced else self.config
-            job, problems = pairing.job(self.stream, stamp_to_ns(msg.header.stamp), rgb, config, self.outputs,
-                                        context=(frame, msg.header), frame_id=msg.header.frame_id,
-                                        declared=plan.declared)
+            job, problems = pairing.job(self.stream, stamp_to_ns(msg.header.stamp), rgb,
+                                        plan.applied_to(self.config), self.outputs, context=(frame, msg.header),
+                                        frame_id=msg.header.frame_id, declared=plan.declared)
             if plan.reduced:
                 problems.append(("reduced", plan.describe(self.config.max_frame_memory)))
             entries.append(Entry(frame, job=job, problems=problems))
