@@ -242,12 +242,6 @@ def backend_entry(name: str) -> BackendEntry | None:
     return _entries().get(name)
 
 
-def backend_factory(name: str) -> Callable[[ModelConfig], Any] | None:
-    """The factory registered as ``name``."""
-    entry = backend_entry(name)
-    return entry.factory if entry is not None else None
-
-
 def backend_parameters(name: str) -> tuple[ParameterSpec, ...]:
     """The parameters backend ``name`` declares (none for an unknown name)."""
     entry = backend_entry(name)

@@ -204,10 +204,6 @@ class DepthMasterPipeline:
         (what ``depthmaster-export`` writes to ONNX)."""
         return self.decode(self.predict_latent(self.encode(rgb_norm)))
 
-    def to_input_size(self, prediction: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        """``[B, 1, h, w]`` decoded prediction -> float32 ``[B, H, W]`` in [0, 1] at the input size."""
-        return to_input_size(prediction, size)
-
     @torch.inference_mode()
     def predict(self, rgb: torch.Tensor, processing_res: int | None = None) -> torch.Tensor:
         """Batch inference on uint8-valued ``[B, 3, H, W]`` tensors (any memory layout: the pipeline sets its own,
