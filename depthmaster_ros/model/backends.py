@@ -196,9 +196,10 @@ def register_backend(name: str, factory: Callable[[ModelConfig], Any], parameter
         raise ValueError(f"a backend needs a name of letters, digits and '_'; got {name!r}")
     if name in _backends:
         raise ValueError(f"backend {name!r} is already registered")
-    specs = tuple(spec if spec.model else dataclasses.replace(spec, model=True) for spec in parameters)
-    if not all(isinstance(spec, ParameterSpec) for spec in specs):
+    parameters = tuple(parameters)
+    if not all(isinstance(spec, ParameterSpec) for spec in parameters):
         raise TypeError(f"backend {name!r}: parameters must be ParameterSpec objects")
+    specs = tuple(spec if spec.model else dataclasses.replace(spec, model=True) for spec in parameters)
     taken = {spec.name for entry in _backends.values() for spec in entry.parameters}
     clash = [spec.name for spec in specs if spec.name in taken]
     if clash:

@@ -62,16 +62,16 @@ def load(args):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    import numpy as np
-
     from ..model.checkpoint import CheckpointError
+    from ..model.checkpoint_layout import RANDOM_WEIGHTS_WARNING
     from ..model.device import apply_cpu_threads
     from ..model.onnx_export import compare_with_eager, export_model, file_bytes
     from ..model.resize import processing_size
+    from ..parameters import spec
 
     apply_cpu_threads(model_values(args)["cpu_threads"])
     width, height = args.size[0]
-    res = 768 if args.processing_res is None else args.processing_res
+    res = spec("processing_res").default if args.processing_res is None else args.processing_res
     try:
         size = processing_size(height, width, res)
         pipeline = load(args)
@@ -81,8 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     output = args.output or Path(f"depthmaster_{size[1]}x{size[0]}_{args.dtype}.onnx")
     print(f"depthmaster-export: {pipeline.describe()}", file=sys.stderr)
     if pipeline.random_weights:
-        print("depthmaster-export: WARNING: RANDOM weights; the exported model's outputs are meaningless (a smoke "
-              "test of the software, not a depth result).", file=sys.stderr)
+        print(f"depthmaster-export: {RANDOM_WEIGHTS_WARNING}", file=sys.stderr)
     print(f"{width}x{height} images at processing_res {res}: model at {size[1]}x{size[0]} (WxH), {args.dtype}, "
           "dynamic batch")
     if args.dtype == "fp16" and pipeline.device.type == "cpu":
@@ -101,10 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_check:
         return 0
     if args.image is not None:
-        from PIL import Image
+        from .infer import read_rgb
 
-        with Image.open(args.image) as opened:
-            image = np.asarray(opened.convert("RGB"))
+        image = read_rgb(args.image)
     else:
         from ..samples.sample_scene import PinholeCamera, render
 
