@@ -10,7 +10,6 @@ taken together can share one model pass.
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from typing import Any, Callable, Hashable, Iterable
 
 
@@ -22,14 +21,12 @@ class LatestFrames:
         self._frames: dict[Hashable, Any] = {}
         self._condition = threading.Condition()
         self._on_drop = on_drop
-        self.dropped: Counter = Counter()  # per camera
 
     def put(self, key: Hashable, frame: Any) -> bool:
         """Store ``frame`` as ``key``'s newest; True if it replaced one that was never taken (a drop)."""
         with self._condition:
             replaced = key in self._frames
             if replaced:
-                self.dropped[key] += 1
                 self._on_drop(key, self._frames[key])
             self._frames[key] = frame
             self._condition.notify_all()

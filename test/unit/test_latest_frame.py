@@ -5,11 +5,12 @@ from depthmaster_ros.ros.latest_frame import LatestFrames
 
 
 def test_newest_frame_replaces_waiting_one_per_camera():
-    slots = LatestFrames()
+    dropped = []
+    slots = LatestFrames(on_drop=lambda key, frame: dropped.append((key, frame)))
     assert slots.take(0.01) == {}
     assert slots.put("a", 1) is False and slots.put("a", 2) is True and slots.put("a", 3) is True
     assert slots.put("b", 10) is False
-    assert slots.dropped["a"] == 2 and slots.dropped["b"] == 0
+    assert dropped == [("a", 1), ("a", 2)]  # each replaced frame, once; none of b's
     assert slots.take(0.01) == {"a": 3, "b": 10} and slots.take(0.01) == {}
 
 
