@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import resource
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,7 +135,17 @@ def headroom() -> tuple[Headroom | None, Headroom | None]:
     return (min(resident, key=lambda room: room.available) if resident else None), address_space_available()
 
 
-_libc = None
+@functools.cache
+def glibc() -> ctypes.CDLL | None:
+    """The C library with glibc's malloc tuning (``mallopt``, ``malloc_trim``), or None where the C library is
+    another (musl, macOS)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim.argtypes, libc.malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
+        libc.mallopt.argtypes, libc.mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    except (OSError, AttributeError):
+        return None
+    return libc
 
 
 def release_freed_memory() -> bool:
@@ -148,17 +159,10 @@ def release_freed_memory() -> bool:
     resident memory 2 s after the frame 1.33 x the steady state without trimming, 0.96 x with it.
     ``malloc_trim(0)`` returns every free page of every heap; it is called only after a frame much larger than the
     recent ones, so a steady stream does not pay for it."""
-    global _libc
-    if _libc is None:
-        name = ctypes.util.find_library("c")
-        try:
-            _libc = ctypes.CDLL(name or "libc.so.6")
-            _libc.malloc_trim.argtypes = [ctypes.c_size_t]
-        except (OSError, AttributeError):
-            _libc = False
-    if not _libc:
+    libc = glibc()
+    if libc is None:
         return False
-    _libc.malloc_trim(0)
+    libc.malloc_trim(0)
     return True
 
 

@@ -14,8 +14,7 @@ nothing changes.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
+from ..host_memory import glibc
 
 M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3  # glibc <malloc.h>
 MMAP_THRESHOLD = 32 * 2**20  # glibc's upper limit on 64-bit systems
@@ -25,13 +24,10 @@ TOP_PAD = 64 * 2**20
 
 def keep_freed_memory() -> str:
     """Set glibc's malloc to reuse freed memory (see the module doc); one line saying what was done."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    libc = glibc()
+    if libc is None:
         return "malloc: not glibc, left as it is"
-    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    done = [mallopt(option, value) == 1 for option, value in (
+    done = [libc.mallopt(option, value) == 1 for option, value in (
         (M_MMAP_THRESHOLD, MMAP_THRESHOLD), (M_TRIM_THRESHOLD, TRIM_THRESHOLD), (M_TOP_PAD, TOP_PAD))]
     if not all(done):
         return "malloc: glibc refused the settings; freed memory is returned as usual"
