@@ -5,9 +5,9 @@ instead of the process dying in the middle of the load)."""
 
 from __future__ import annotations
 
+from ..host_memory import GIB
 from ..model.resize import processing_size
 
-GIB = 2**30
 # What the node's configure and first model pass add beyond the weights and activations: diffusers' and
 # transformers' imports, the inference thread, the thread pools. Measured with the tiny model on the CPU
 # (2026-12-05): +0.20 GiB resident, +0.40 GiB of address space (threads' stacks and allocator arenas count there);
@@ -88,8 +88,8 @@ def memory_problem(backend, config, batch: int, image_size: tuple[int, int] | No
     if available is None or needed <= available:
         return None
     return (f"processing_res {config.processing_res} with {batch} frame(s) per pass runs at up to {pixels:,} "
-            f"pixels a frame: about {needed / 2**30:.1f} GiB of activations on {backend.device}, but "
-            f"{available / 2**30:.1f} GiB are available; lower processing_res or max_processing_pixels")
+            f"pixels a frame: about {needed / GIB:.1f} GiB of activations on {backend.device}, but "
+            f"{available / GIB:.1f} GiB are available; lower processing_res or max_processing_pixels")
 
 
 def startup_problem(estimate, pixels: int, batch: int, resident=None, address_space=None,
