@@ -35,12 +35,17 @@ class Refused(RuntimeError):
     """The node answered, and said no."""
 
 
+def qualified(namespace: str, name: str) -> str:
+    """``name`` in ``namespace`` as one absolute name (``/ns/name``; ``/name`` in the root namespace)."""
+    return "/".join(["", namespace.strip("/"), name]).replace("//", "/")
+
+
 def node_name(node: str | None = None, namespace: str | None = None) -> str:
     """The fully qualified name of the node to control: ``node`` (absolute, or relative to ``namespace``), or the
     default node name in ``namespace``; ``/depthmaster`` when neither is given."""
     name = node or DEFAULT_NODE.lstrip("/")
     if not name.startswith("/"):
-        name = "/".join(["", (namespace or "").strip("/"), name]).replace("//", "/")
+        name = qualified(namespace or "", name)
     return name.rstrip("/") or DEFAULT_NODE
 
 
@@ -67,8 +72,7 @@ class NodeControl:
             raise NodeNotFound(f"{self.target} did not answer {suffix} within {self.timeout:g} s") from None
 
     def _not_found(self, suffix: str) -> str:
-        names = sorted("/".join(["", ns.strip("/"), name]).replace("//", "/")
-                       for name, ns in self.node.get_node_names_and_namespaces())
+        names = sorted(qualified(ns, name) for name, ns in self.node.get_node_names_and_namespaces())
         others = [n for n in names if n != self.node.get_fully_qualified_name()]
         if self.target in others:
             return f"node {self.target} is running but has no {suffix} service (is it a depthmaster node?)"
@@ -199,7 +203,7 @@ class NodeControl:
             key = bytes(gid["data"]) if gid else None
             if key not in ours_known:
                 for info in self.node.get_publishers_info_by_topic("/diagnostics"):
-                    name = "/".join(["", info.node_namespace.strip("/"), info.node_name]).replace("//", "/")
+                    name = qualified(info.node_namespace, info.node_name)
                     if name == self.target:
                         ours_known.add(bytes(info.endpoint_gid))
             return key in ours_known

@@ -18,8 +18,8 @@ import time
 from typing import Callable
 
 from ..scale.source import get_source
+from .wiring_parameters import EXTRINSICS_SOURCES as SOURCES
 
-SOURCES = ("auto", "tf", "parameters")
 IDENTITY = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0)
 REFRESH_S = 1.0
 Lookup = Callable[[str, str], list]

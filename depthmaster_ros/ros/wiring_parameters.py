@@ -11,6 +11,7 @@ from __future__ import annotations
 from ..parameter_spec import ParameterSpec, contribute_group
 
 RELIABILITY_CHOICES = ("best_effort", "reliable")
+EXTRINSICS_SOURCES = ("auto", "tf", "parameters")  # ros/tf_extrinsics.py
 
 TITLE = "Node start-up and wiring (read-only)"
 WIRING_PARAMETERS = (
@@ -46,7 +47,7 @@ WIRING_PARAMETERS = (
                   "optical frame comes from. tf: TF (tf2_ros), from each message's frame_id to the image's, looked "
                   "up again every second; parameters: sparse_depth_to_camera / lidar_to_camera; auto: TF where "
                   "tf2_ros is installed (a ROS install; not the venv) and the lookup succeeds, else the parameters.",
-                  read_only=True, choices=("auto", "tf", "parameters")),
+                  read_only=True, choices=EXTRINSICS_SOURCES),
     ParameterSpec("duplicate_name", "refuse", "What to do when a node of the same fully qualified name already runs "
                   "(checked at start-up for a few seconds): refuse (exit with code 2 and the reason) or warn (log, "
                   "report on /diagnostics and run). Two nodes of one name publish every output twice and a lifecycle "
