@@ -278,12 +278,14 @@ def named_problems(values: dict[str, Any]) -> list[tuple[tuple[str, ...], str]]:
             problems.append(((name,), f"unknown parameter '{name}'{suggest(name, cameras)}"))
         elif (reason := found.check(value, name)) is not None:
             problems.append(((name,), reason))
-    if not problems:
-        merged = {**defaults(), **{k: normalize(k, v, cameras) for k, v in values.items()}}
-        for names, rule in CROSS_RULES:
-            if (reason := rule(merged)) is not None:
-                problems.append((names, reason))
-    return problems
+    return problems or cross_rule_problems(values, cameras)
+
+
+def cross_rule_problems(values: dict[str, Any], cameras=()) -> list[tuple[tuple[str, ...], str]]:
+    """The rules across parameters (``CROSS_RULES``) broken by ``values`` (valid each on its own) with the
+    defaults for the rest: (the names of the rule, the reason)."""
+    merged = {**defaults(), **{k: normalize(k, v, cameras) for k, v in values.items()}}
+    return [(names, reason) for names, rule in CROSS_RULES if (reason := rule(merged)) is not None]
 
 
 def camera_values(values: dict[str, Any], camera: str) -> dict[str, Any]:

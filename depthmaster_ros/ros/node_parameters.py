@@ -25,7 +25,7 @@ from typing import Any, Callable
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType, SetParametersResult
 from rclpy.parameter import Parameter
 
-from ..parameters import CROSS_RULES, RENAMED, check_values, constraints, defaults, is_ros_builtin, normalize, \
+from ..parameters import RENAMED, check_values, constraints, cross_rule_problems, is_ros_builtin, normalize, \
     per_camera_names, spec, spec_for, specs, suggest, translate_renamed
 from .user_commands import lifecycle_command, param_set_command
 
@@ -161,14 +161,12 @@ class NodeParameters:
     def _check_cross_rules(self, overrides: dict) -> None:
         """Rules across parameters (min_range < max_range) on the start-up values: each value given for a
         broken rule is refused."""
-        values = {**defaults(), **{name: overrides[name].value for name in overrides if spec(name) is not None}}
-        for names, rule in CROSS_RULES:
-            reason = rule({name: normalize(name, values[name], ()) for name in names})
-            if reason is not None:
-                for name in names:
-                    if name in overrides:
-                        del overrides[name]
-                        self._refuse(name, reason)
+        known = {name: overrides[name].value for name in overrides if spec(name) is not None}
+        for names, reason in cross_rule_problems(known):
+            for name in names:
+                if name in overrides:
+                    del overrides[name]
+                    self._refuse(name, reason)
 
     # ------------------------------------------------------------------ live changes
     def _coerce(self, parameters: list) -> list:
