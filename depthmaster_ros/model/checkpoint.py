@@ -93,6 +93,13 @@ def missing_files(root: Path, need_text_encoder: bool) -> list[str]:
     return missing
 
 
+def require_complete(root: Path, need_text_encoder: bool) -> None:
+    """CheckpointError naming the missing files (:func:`missing_files`) and how to get the weights, if any."""
+    missing = missing_files(root, need_text_encoder)
+    if missing:
+        raise CheckpointError(f"checkpoint {root} is incomplete; missing: {', '.join(missing)}. {HOW_TO_GET_WEIGHTS}")
+
+
 def default_processing_resolution(root: Path, fallback: int) -> int:
     """The checkpoint's ``default_processing_resolution`` (``model_index.json``), or ``fallback`` without one."""
     index = root / "model_index.json"

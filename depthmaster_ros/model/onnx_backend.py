@@ -166,16 +166,12 @@ class OnnxRuntimeBackend:
         return name
 
     def _open_checkpoint(self, config) -> None:
-        from .checkpoint import CheckpointError, HOW_TO_GET_WEIGHTS, default_processing_resolution, missing_files, \
-            resolve_checkpoint
+        from .checkpoint import default_processing_resolution, require_complete, resolve_checkpoint
         from .checkpoint_layout import RANDOM_WEIGHTS_MARKER
         from .pipeline import DEFAULT_PROCESSING_RESOLUTION
 
         root = resolve_checkpoint(config.checkpoint, allow_download=config.allow_download)
-        missing = missing_files(root, need_text_encoder=False)
-        if missing:
-            raise CheckpointError(f"checkpoint {root} is incomplete; missing: {', '.join(missing)}. "
-                                  f"{HOW_TO_GET_WEIGHTS}")
+        require_complete(root, need_text_encoder=False)
         self.source, self.random_weights = str(config.checkpoint), (root / RANDOM_WEIGHTS_MARKER).is_file()
         self.default_processing_resolution = default_processing_resolution(root, DEFAULT_PROCESSING_RESOLUTION)
         self._folder = self.cache / checkpoint_key(root)

@@ -24,12 +24,10 @@ from diffusers import AutoencoderKL, UNet2DConditionModel
 
 from .checkpoint import (
     DEFAULT_REPO_ID,
-    CheckpointError,
     default_processing_resolution,
     load_diffusers_component,
-    missing_files,
+    require_complete,
     resolve_checkpoint,
-    HOW_TO_GET_WEIGHTS,
 )
 from .checkpoint_layout import RANDOM_WEIGHTS_MARKER
 from .device import dtype_name, resolve_device, resolve_dtype
@@ -111,11 +109,7 @@ class DepthMasterPipeline:
         """
         root = resolve_checkpoint(path_or_repo_id, allow_download=allow_download)
         has_cached_embedding = any(read_cached(p, None) is not None for p in cache_locations(root))
-        missing = missing_files(root, need_text_encoder=not has_cached_embedding)
-        if missing:
-            raise CheckpointError(
-                f"checkpoint {root} is incomplete; missing: {', '.join(missing)}. {HOW_TO_GET_WEIGHTS}"
-            )
+        require_complete(root, need_text_encoder=not has_cached_embedding)
         processing_res = default_processing_resolution(root, DEFAULT_PROCESSING_RESOLUTION)
         unet = load_diffusers_component(UNet2DConditionModel, root / "unet", extend=attach_fourier_enhancement)
         vae = load_diffusers_component(AutoencoderKL, root / "vae")
