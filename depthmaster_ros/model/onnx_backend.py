@@ -94,11 +94,11 @@ class OnnxRuntimeBackend:
 
     name = NAME
 
-    def __init__(self, config, pipeline=None, cache_key: str | None = None):
+    def __init__(self, config, pipeline=None, cache_key: str = ""):
         """``config``: the :class:`.backends.ModelConfig` (its ``options`` hold ``onnx_model``, ``onnx_cache``,
-        ``onnx_providers``, ``tensorrt_cache``). ``pipeline``: export from this in-memory pipeline instead of
-        loading ``config.checkpoint`` (the benchmark's random models), cached under ``cache_key``; or a function
-        of the precision (``"fp32"``, ``"fp16"``) that builds it."""
+        ``onnx_providers``, ``tensorrt_cache``). ``pipeline``: a function of the precision (``"fp32"``,
+        ``"fp16"``) that builds an in-memory pipeline to export instead of loading ``config.checkpoint`` (the
+        benchmark's random models), its exports cached under ``cache_key``."""
         import onnxruntime
         import torch
 
@@ -111,7 +111,7 @@ class OnnxRuntimeBackend:
         self.providers, self.skipped = self._choose_providers(options.get("onnx_providers") or
                                                               "tensorrt,cuda,cpu", str(config.device))
         self.static_shapes = self.providers[0] == "TensorrtExecutionProvider"
-        self._config, self.source_pipeline, self._sessions = config, pipeline, {}
+        self._config, self.source_pipeline, self._sessions = config, None, {}
         if self.model_file:
             from .onnx_export import read_info
 
@@ -123,12 +123,13 @@ class OnnxRuntimeBackend:
         else:
             self.precision = self._precision(str(config.dtype))
             self._files = {}
-            if pipeline is not None and not hasattr(pipeline, "model_pass"):  # a function that builds it
-                pipeline = self.source_pipeline = pipeline(self.precision)
             if pipeline is not None:
+                if not cache_key:
+                    raise ValueError("an in-memory pipeline's exports need a cache_key")
+                pipeline = self.source_pipeline = pipeline(self.precision)
                 self.source, self.random_weights = pipeline.source, bool(pipeline.random_weights)
                 self.default_processing_resolution = pipeline.default_processing_resolution
-                self._folder = self.cache / (cache_key or f"{pipeline.source}-{id(pipeline):x}")
+                self._folder = self.cache / cache_key
             else:
                 self._open_checkpoint(config)
         self.dtype = {"fp32": torch.float32, "fp16": torch.float16}[self.precision]
