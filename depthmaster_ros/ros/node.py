@@ -57,7 +57,6 @@ from ..host_memory import headroom, release_freed_memory
 from ..messages.conversions import InputError, stamp_to_ns
 from ..messages.frame_decoding import decode_frame
 from ..messages.outputs import each_output_message
-from ..messages.stamp_cache import CACHE_SIZE
 from ..messages.topics import COMPRESSED_IMAGE, CAMERA_INFO, IMAGE, MEASUREMENT_TYPES, OUTPUT_TOPICS, \
     message_class, needed_outputs
 from ..parameters import camera_values, warmup_size
@@ -69,9 +68,9 @@ from .input_subscription import InputSubscription, input_silence, qos_profile, s
 from .latest_frame import LatestFrames
 from .node_parameters import NodeParameters
 from .tf_extrinsics import TfExtrinsics
+from .wiring_parameters import CAMERA_INFO_DEPTH, MEASUREMENT_DEPTH
 
 NODE_NAME = "depthmaster"
-MEASUREMENT_DEPTH = 8  # QoS history of the scale sources' inputs: what may arrive while the executor is busy
 TRIM_AFTER_BYTES = 64 * 2**20  # give freed memory back after a frame whose estimate exceeds this and twice the
 # recent frames' median (a frame larger than usual): see host_memory.release_freed_memory
 SLOW_PASS_LOG_S = 10.0  # log a model pass that runs this long, then every LOG_PERIOD_S
@@ -272,7 +271,7 @@ class DepthMasterNode(LifecycleNode):
 
         # The image keeps input_depth (1: newest frame only); its companions keep more, so that a camera info sent
         # just before its image is still there when the executor gets to it on a busy machine.
-        companions = max(depth, CACHE_SIZE)
+        companions = max(depth, CAMERA_INFO_DEPTH)
         compressed = self.get_parameter("input_transport").value == "compressed"
         for stream in self._streams.values():
             image_topic = "image/compressed" if compressed else "image"

@@ -11,6 +11,12 @@ from __future__ import annotations
 from ..parameter_spec import ParameterSpec, contribute_group
 
 RELIABILITY_CHOICES = ("best_effort", "reliable")
+# QoS history of the camera infos: unread ones beyond it are dropped oldest first, so it covers the pairing's
+# longest wait (stamp_cache.EXACT_WAIT_S, 5 s) at 20 Hz. With 32 (3.2 s at 10 Hz) an executor held up for longer
+# on a loaded machine lost the camera info of the frame the inference thread was about to pair (a flood test, once
+# in three full runs). A camera info is a few hundred bytes.
+CAMERA_INFO_DEPTH = 100
+MEASUREMENT_DEPTH = 8  # QoS history of the scale sources' inputs: what may arrive while the executor is busy
 EXTRINSICS_SOURCES = ("auto", "tf", "parameters")  # ros/tf_extrinsics.py
 
 TITLE = "Node start-up and wiring (read-only)"
@@ -26,8 +32,8 @@ WIRING_PARAMETERS = (
                   "reliable publisher does not lose them). best_effort accepts every publisher.", read_only=True,
                   choices=("auto", *RELIABILITY_CHOICES)),
     ParameterSpec("input_depth", 1, "QoS history depth of the image subscription (1 = newest frame only); the "
-                  "camera info keeps at least 32 and the scale sources' inputs at least 8, so that what comes with "
-                  "an image is still there when a busy node takes it.",
+                  f"camera info keeps at least {CAMERA_INFO_DEPTH} and the scale sources' inputs at least "
+                  f"{MEASUREMENT_DEPTH}, so that what comes with an image is still there when a busy node takes it.",
                   read_only=True, min_value=1, max_value=100),
     ParameterSpec("output_reliability", "reliable", "QoS reliability of every output (reliable reaches both "
                   "reliable and best-effort subscribers, RViz included).", read_only=True,
